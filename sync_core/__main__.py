@@ -1,0 +1,111 @@
+"""`python -m sync_core`: what the functions run, for operators and for development without the Functions host."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+
+from .errors import SyncError
+from .pipeline import RunRequest, day_range, run_sync
+from .records import utcnow
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
+MAX_LOG_LINES = 1000
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def _lines(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LOG_LINES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_LOG_LINES}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sync_core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    sync = commands.add_parser("sync", help="run one sync and print its run record")
+    sync.add_argument("--date", type=_day, help="sync this one day (YYYY-MM-DD) instead of today")
+    sync.add_argument("--from", dest="first", type=_day, help="first day of a range (31 days at most)")
+    sync.add_argument("--to", dest="last", type=_day, help="last day of the range")
+    sync.add_argument("--dry-run", action="store_true", help="fetch, transform and record, but send nothing to LE")
+    commands.add_parser("status", help="print the /status document")
+    logs = commands.add_parser("logs", help="print the last lines of a day's log")
+    logs.add_argument("--lines", type=_lines, default=50, help=f"how many lines (1 to {MAX_LOG_LINES}, default 50)")
+    logs.add_argument("--date", type=_day, help="the day (YYYY-MM-DD, default today in SYNC_TIMEZONE)")
+    return parser
+
+
+def _sync(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    dates: list[date] | None = None
+    if args.date and (args.first or args.last):
+        parser.error("give either --date or --from/--to, not both")
+    if args.date:
+        dates = [args.date]
+    elif args.first or args.last:
+        if not (args.first and args.last):
+            parser.error("--from and --to go together")
+        try:
+            dates = day_range(args.first, args.last)
+        except ValueError as exc:
+            parser.error(str(exc))
+    record = run_sync(RunRequest(trigger="cli", dates=dates, dry_run=True if args.dry_run else None))
+    print(record.model_dump_json(indent=2))
+    return {"success": EXIT_OK, "warning": EXIT_OK, "skipped": EXIT_SKIPPED}.get(record.status, EXIT_FAILED)
+
+
+def _status() -> int:
+    from .settings import load_settings
+    from .status import status_document
+    from .store import StateStore
+
+    settings = load_settings()
+    print(status_document(settings, StateStore(settings.storage)).model_dump_json(indent=2))
+    return EXIT_OK
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from .settings import load_settings
+    from .store import StateStore
+
+    settings = load_settings()
+    day = args.date or utcnow().astimezone(settings.timezone).date()
+    name, lines = StateStore(settings.storage).read_log_tail(day, args.lines)
+    if name is None:
+        print(f"No log for {day.isoformat()}", file=sys.stderr)
+        return EXIT_OK
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s",
+                        stream=sys.stderr)
+    try:
+        if args.command == "sync":
+            return _sync(args, parser)
+        if args.command == "status":
+            return _status()
+        return _logs(args)
+    except SyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

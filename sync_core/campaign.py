@@ -1,0 +1,83 @@
+"""Campaign codes: parsing a LeadPier source into its parts, and the table of known domain codes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+BUILTIN_DOMAIN_CODES: dict[str, str] = {
+    "lbe": "loanboostexpress.com",
+    "sle": "SecureLoanEdge",
+    "rct": "RapidCashTrack",
+    "pfe": "PrimeFundExpress",
+    "afw": "AdvanceFundWav",
+    "str": "StarterLoan",
+    "lv": "LoanVista",
+    "ivr": "InvestorReach",
+    "fz": "FundZone",
+    "fns": "FinanceSource",
+    "cfl": "capitalfastlane.com",
+    "cap": "cap",
+    "efp": "efp",
+    "fep": "fep",
+    "rfb": "rfb",
+}
+
+UnmatchedReason = Literal["invalid_format", "unknown_domain"]
+
+# <platform>[-<variant>]_<MMDD>-<domain code>-e<send number>, in any letter case.
+_CODE = re.compile(
+    r"(?P<platform>[a-z0-9]+)(?:-(?P<variant>[a-z0-9]+))?"
+    r"_(?P<core>(?P<month>\d\d)(?P<day>\d\d)-(?P<domain>[a-z0-9]+)-e(?P<send>\d+))",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+@dataclass(frozen=True)
+class CampaignCode:
+    """A source that follows the campaign-code shape and names a known sending domain."""
+
+    raw: str
+    platform: str
+    variant: str | None
+    core: str
+    month: int
+    day: int
+    domain_code: str
+    domain: str
+    send_number: int
+
+
+@dataclass(frozen=True)
+class UnmatchedCode:
+    """A source that is not a usable campaign code, and why."""
+
+    raw: str
+    reason: UnmatchedReason
+
+
+def parse_campaign_code(source: object, domains: Mapping[str, str]) -> CampaignCode | UnmatchedCode:
+    """Parse one source; never raises, whatever it is given."""
+    text = source if isinstance(source, str) else ""
+    match = _CODE.fullmatch(text.strip())
+    if not match:
+        return UnmatchedCode(raw=str(source), reason="invalid_format")
+    month, day = int(match["month"]), int(match["day"])
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return UnmatchedCode(raw=text, reason="invalid_format")
+    code = match["domain"].lower()
+    if code not in domains:
+        return UnmatchedCode(raw=text, reason="unknown_domain")
+    return CampaignCode(
+        raw=text,
+        platform=match["platform"].lower(),
+        variant=match["variant"].lower() if match["variant"] else None,
+        core=match["core"].lower(),
+        month=month,
+        day=day,
+        domain_code=code,
+        domain=domains[code],
+        send_number=int(match["send"]),
+    )

@@ -1,0 +1,177 @@
+"""Upstream HTTP: one session per client, a timeout on every call, retries with backoff inside the run's deadline."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from .errors import DeadlineExceeded, UpstreamError
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 4  # one call and three retries
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 10.0
+RETRY_AFTER_MAX_S = 30.0  # a longer Retry-After is capped: the run has a 10-minute slot
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class Deadline:
+    """The moment a run stops starting upstream calls (SYNC_RUN_DEADLINE_SECONDS after it started)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
+
+    def check(self, what: str) -> None:
+        if self.remaining() <= 0:
+            raise DeadlineExceeded(
+                f"the run passed its deadline of {self.seconds:g} s (SYNC_RUN_DEADLINE_SECONDS) before {what}"
+            )
+
+
+class _RetryableAnswer(Exception):
+    """A 429 or 5xx answer, kept so the last one can be reported and its Retry-After honoured."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+        self.retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def new_session(pool_size: int = 4) -> requests.Session:
+    """A session that never reads proxy settings from the environment (LeadPier answers 401 to proxied clients)."""
+    session = requests.Session()
+    session.trust_env = False
+    # Retries are tenacity's job below; the adapter only pools connections for concurrent page fetches.
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short reason without URLs or headers (which could carry secrets)."""
+    if isinstance(exc, _RetryableAnswer):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "the connection timed out"
+    if isinstance(exc, requests.ReadTimeout):
+        return "no answer before the timeout"
+    if isinstance(exc, requests.ConnectionError):
+        return "the connection failed or was refused"
+    if isinstance(exc, requests.RequestException):
+        return type(exc).__name__
+    return str(exc)
+
+
+class Caller:
+    """Makes upstream calls: timeout on each, retries on connection errors, timeouts, 429 and 5xx, within a deadline."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        *,
+        timeout_s: float,
+        deadline: Deadline,
+        attempts: int = ATTEMPTS,
+        backoff_initial_s: float = BACKOFF_INITIAL_S,
+        backoff_max_s: float = BACKOFF_MAX_S,
+    ) -> None:
+        self.session = session
+        self.timeout_s = timeout_s
+        self.deadline = deadline
+        self.attempts = attempts
+        self._backoff = wait_exponential_jitter(initial=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s / 4)
+        self.calls = 0  # every HTTP request sent, retries included (for run records and the benchmark)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableAnswer) and exc.retry_after is not None:
+            return min(exc.retry_after, RETRY_AFTER_MAX_S)
+        return self._backoff(state)
+
+    def _stop(self, state: RetryCallState) -> bool:
+        # Never sleep past the deadline: stop now and report the last failure instead.
+        return stop_after_attempt(self.attempts)(state) or self.deadline.remaining() <= (state.upcoming_sleep or 0)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """The response of the first attempt that is not retryable; UpstreamError once retries are spent."""
+
+        def attempt() -> requests.Response:
+            self.deadline.check(what)
+            timeout = min(self.timeout_s, max(self.deadline.remaining(), 0.1))
+            self.calls += 1
+            response = self.session.request(method, url, json=json, headers=dict(headers or {}), timeout=timeout)
+            if response.status_code in RETRYABLE_STATUS:
+                raise _RetryableAnswer(response)
+            return response
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "%s failed (%s); retry %d of %d in %.1f s",
+                what, describe_failure(exc) if exc else "?", state.attempt_number, self.attempts - 1,
+                state.upcoming_sleep or 0,
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception_type((requests.ConnectionError, requests.Timeout, _RetryableAnswer)),
+            stop=self._stop,
+            wait=self._wait,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except DeadlineExceeded:
+            raise
+        except (requests.RequestException, _RetryableAnswer) as exc:
+            raise UpstreamError(
+                f"{what} failed after {self._attempts_made(retrying)} attempt(s): {describe_failure(exc)}"
+            ) from None
+
+    @staticmethod
+    def _attempts_made(retrying: Retrying) -> int:
+        return int(retrying.statistics.get("attempt_number", 1))

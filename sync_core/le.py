@@ -1,0 +1,58 @@
+"""The LE client: one PUT of a whole report day, and its answer read into a model."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import UpstreamError
+from .http import Caller
+from .transform import LePayload, LeRecord
+
+log = logging.getLogger(__name__)
+
+
+class LeAnswer(BaseModel):
+    """LE's reply to a PUT; `success: false` comes with a `message`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    success: bool
+    matched: int = 0
+    unmatched: int = 0
+    total_received: int = 0
+    details: list[dict[str, Any]] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    message: str | None = None
+
+
+class LeClient:
+    def __init__(self, *, url: str, api_key: str | None, caller: Caller) -> None:
+        self._url = url
+        self._caller = caller
+        self._headers = {"accept": "application/json", "content-type": "application/json"}
+        if api_key:
+            self._headers["X-API-Key"] = api_key
+
+    def put_day(self, day: date, records: list[LeRecord]) -> LeAnswer:
+        """Replace LE's figures for the day; safe to repeat (the PUT carries the whole day)."""
+        what = f"LE update for {day.isoformat()}"
+        payload = LePayload(report_date=day.isoformat(), data=records)
+        response = self._caller.request(
+            "PUT", self._url, what=what, json=payload.model_dump(mode="json"), headers=self._headers
+        )
+        if not response.ok:
+            raise UpstreamError(f"{what} failed: HTTP {response.status_code}")
+        try:
+            answer = LeAnswer.model_validate_json(response.content)
+        except ValidationError:
+            raise UpstreamError(f"{what} failed: the answer (HTTP {response.status_code}) was not the expected JSON") from None
+        log.info(
+            "LE answered for %s: success=%s matched=%d unmatched=%d total_received=%d%s",
+            day.isoformat(), answer.success, answer.matched, answer.unmatched, answer.total_received,
+            f" message={answer.message!r}" if answer.message else "",
+        )
+        return answer

@@ -1,0 +1,357 @@
+"""One sync run, steps 1 to 8 of SPEC: lock, token, report days, fetch, transform, match, send, record."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from .campaign import UnmatchedCode, parse_campaign_code
+from .errors import DeadlineExceeded, LockBusy, SettingsError, StorageError, SyncError
+from .http import Caller, Deadline, new_session
+from .le import LeClient
+from .leadpier import LeadPierClient
+from .records import (
+    SAMPLE_LIMIT,
+    DayResult,
+    JobStats,
+    RunRecord,
+    TimerStatus,
+    Trigger,
+    new_run_id,
+    utcnow,
+)
+from .runlog import RunLog
+from .settings import Settings, load_settings, load_storage_target, read_environment
+from .store import RunLock, StateStore
+from .transform import transform_rows
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TZ = ZoneInfo("Asia/Kolkata")
+MAX_RANGE_DAYS = 31
+LE_ERRORS_KEPT = 50
+BACKFILL_LOCK_WAIT_S = 120  # a queued backfill waits out a running timer run rather than being skipped
+
+
+@dataclass
+class RunRequest:
+    """What to run: who asked, which days (None: today and, until it is finalized, yesterday)."""
+
+    trigger: Trigger
+    run_id: str | None = None
+    dates: list[date] | None = None
+    dry_run: bool | None = None
+    parent_run_id: str | None = None
+    wait_for_lock_s: float = 0.0
+    timer: TimerStatus | None = None
+    queued_at: datetime | None = None
+
+
+@dataclass
+class _Tally:
+    """Per-run accumulation of matching results."""
+
+    unmatched_counts: dict[str, int] = field(default_factory=dict)
+    unmatched_codes: dict[str, list[str]] = field(default_factory=dict)
+    invalid_samples: list[str] = field(default_factory=list)
+    le_errors: list[str] = field(default_factory=list)
+
+
+def report_days(now: datetime, tz: tzinfo, last_finalized_day: str | None) -> list[date]:
+    """Today in the service's zone, preceded by yesterday while yesterday's final figures are not yet in LE."""
+    today = now.astimezone(tz).date()
+    yesterday = today - timedelta(days=1)
+    finalized = _parse_day(last_finalized_day)
+    if finalized is None or finalized < yesterday:
+        return [yesterday, today]
+    return [today]
+
+
+def _parse_day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def day_range(first: date, last: date) -> list[date]:
+    """Every day from first to last inclusive; ValueError past 31 days or when reversed."""
+    if last < first:
+        raise ValueError(f"the range ends ({last}) before it starts ({first})")
+    count = (last - first).days + 1
+    if count > MAX_RANGE_DAYS:
+        raise ValueError(f"the range covers {count} days; at most {MAX_RANGE_DAYS} are allowed")
+    return [first + timedelta(days=i) for i in range(count)]
+
+
+def run_sync(
+    request: RunRequest,
+    *,
+    environ: Mapping[str, str] | None = None,
+    thread_init: Callable[[], None] | None = None,
+) -> RunRecord:
+    """Run once and return the run record; every failure is recorded in it, never raised (LockBusy aside)."""
+    started = utcnow()
+    record = RunRecord(
+        run_id=request.run_id or new_run_id(started),
+        trigger=request.trigger,
+        status="running",
+        started_at=started,
+        queued_at=request.queued_at,
+        report_dates=[d.isoformat() for d in request.dates or []],
+        parent_run_id=request.parent_run_id,
+    )
+    with RunLog(record.run_id, request.trigger, DEFAULT_TZ) as runlog:
+        log.info("Run %s started (trigger: %s)", record.run_id, request.trigger)
+        env = read_environment(environ)
+        try:
+            settings = load_settings(env)
+        except SettingsError as exc:
+            log.error("Settings are invalid: %s", exc)
+            _finish(record, "failed", str(exc))
+            _record_without_settings(record, env, runlog)
+            return record
+        runlog.set_timezone(settings.timezone)
+        record.dry_run = settings.dry_run if request.dry_run is None else request.dry_run
+        return _run_locked(request, record, settings, runlog, thread_init)
+
+
+def _run_locked(
+    request: RunRequest,
+    record: RunRecord,
+    settings: Settings,
+    runlog: RunLog,
+    thread_init: Callable[[], None] | None,
+) -> RunRecord:
+    store: StateStore | None = None
+    lock: RunLock | None = None
+    try:
+        store = StateStore(settings.storage)
+        candidate = store.lock(thread_init)
+        if not candidate.acquire(request.wait_for_lock_s):
+            if request.wait_for_lock_s > 0:
+                raise LockBusy("another run still holds the lock")
+            log.info("Another run holds the lock; this run is skipped")
+            _finish(record, "skipped", "already running")
+            _persist(store, record, runlog, settings, request.timer)
+            return record
+        lock = candidate
+        if request.trigger == "manual":
+            store.save_run(record)  # /runs/<id> shows `running` while it runs
+        stats_read = store.load_job_stats()
+        days = request.dates or report_days(record.started_at or utcnow(), settings.timezone,
+                                            stats_read[0].last_finalized_day)
+        record.report_dates = [d.isoformat() for d in days]
+        _sync_days(record, days, settings, store, lock, thread_init)
+    except LockBusy:
+        raise
+    except SyncError as exc:
+        log.error("Run failed: %s", exc)
+        _finish(record, "failed", str(exc))
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed run; the traceback stays in the log only
+        log.exception("Run failed with an unexpected error")
+        _finish(record, "failed", f"unexpected error ({type(exc).__name__}); see the run's log")
+    finally:
+        if lock is not None and store is not None:
+            try:
+                # Safe even after the lease was lost: the run's own blob, a conditional update, an append.
+                _persist(store, record, runlog, settings, request.timer)
+            finally:
+                lock.release()
+    return record
+
+
+def _sync_days(
+    record: RunRecord,
+    days: list[date],
+    settings: Settings,
+    store: StateStore,
+    lock: RunLock,
+    thread_init: Callable[[], None] | None,
+) -> None:
+    deadline = Deadline(settings.run_deadline_seconds)
+    session = new_session(settings.leadpier_concurrency)
+    caller = Caller(session, timeout_s=settings.http_timeout_seconds, deadline=deadline)
+    leadpier = LeadPierClient(
+        base_url=str(settings.leadpier_base_url),
+        username=settings.leadpier_username,
+        password=settings.leadpier_password.get_secret_value(),
+        user_agent=settings.leadpier_user_agent,
+        page_size=settings.leadpier_page_size,
+        concurrency=settings.leadpier_concurrency,
+        token_ttl=timedelta(minutes=settings.leadpier_token_ttl_minutes),
+        caller=caller,
+        sessions=store,
+        thread_init=thread_init,
+    )
+    le = LeClient(
+        url=str(settings.le_api_url),
+        api_key=settings.le_api_key.get_secret_value() if settings.le_api_key else None,
+        caller=caller,
+    )
+    tally = _Tally()
+    try:
+        log.info("Report days: %s%s", ", ".join(d.isoformat() for d in days), " (dry run)" if record.dry_run else "")
+        for day in days:
+            result = DayResult(report_date=day.isoformat())
+            record.days.append(result)
+            try:
+                lock.check()
+                _sync_day(day, result, leadpier, le, settings, tally, lock, dry_run=record.dry_run)
+            except SyncError as exc:
+                result.error = str(exc)
+                log.error("Day %s failed: %s", day.isoformat(), exc)
+                if isinstance(exc, (StorageError, DeadlineExceeded)):
+                    raise  # no point trying the next day
+    finally:
+        session.close()
+        record.upstream_requests = caller.calls
+    record.fetched_rows = sum(d.fetched_rows for d in record.days)
+    record.sent_records = sum(d.sent_records for d in record.days)
+    record.invalid_rows = sum(d.invalid_rows for d in record.days)
+    record.matched_records = sum(d.matched_records or 0 for d in record.days)
+    record.unmatched_records = sum(d.unmatched_records or 0 for d in record.days)
+    record.unmatched_counts = tally.unmatched_counts
+    record.unmatched_codes = tally.unmatched_codes
+    record.invalid_samples = tally.invalid_samples
+    record.le_errors = tally.le_errors[:LE_ERRORS_KEPT]
+    failures = [d.error for d in record.days if d.error]
+    if failures:
+        _finish(record, "failed", failures[0] if len(failures) == 1 else f"{len(failures)} days failed; first: {failures[0]}")
+    elif any(d.le_success is False for d in record.days):
+        refused = next(d for d in record.days if d.le_success is False)
+        _finish(record, "warning", f"LE did not accept {refused.report_date}: {refused.le_message or 'no message'}")
+    elif record.invalid_rows:
+        _finish(record, "warning", f"{record.invalid_rows} row(s) could not be read and were left out")
+    else:
+        _finish(record, "success", None)
+
+
+def _sync_day(
+    day: date,
+    result: DayResult,
+    leadpier: LeadPierClient,
+    le: LeClient,
+    settings: Settings,
+    tally: _Tally,
+    lock: RunLock,
+    *,
+    dry_run: bool,
+) -> None:
+    rows = leadpier.fetch_day(day)
+    result.fetched_rows = len(rows)
+    transformed = transform_rows(rows)
+    result.invalid_rows = len(transformed.invalid)
+    result.rows_without_visitors = transformed.without_visitors
+    for bad in transformed.invalid:
+        log.warning("Invalid row left out (%s): source %s", bad.reason, bad.source)
+        if len(tally.invalid_samples) < SAMPLE_LIMIT:
+            tally.invalid_samples.append(f"{bad.source}: {bad.reason}")
+    for record in transformed.records:
+        parsed = parse_campaign_code(record.campaign_code, settings.domain_codes)
+        if isinstance(parsed, UnmatchedCode):
+            log.warning("Unmatched campaign code %r (%s); sending it anyway", parsed.raw, parsed.reason)
+            tally.unmatched_counts[parsed.reason] = tally.unmatched_counts.get(parsed.reason, 0) + 1
+            samples = tally.unmatched_codes.setdefault(parsed.reason, [])
+            if len(samples) < SAMPLE_LIMIT and parsed.raw not in samples:
+                samples.append(parsed.raw)
+    log.info(
+        "%s: %d rows fetched, %d records to send, %d without visitors, %d invalid",
+        day.isoformat(), len(rows), len(transformed.records), transformed.without_visitors, len(transformed.invalid),
+    )
+    if dry_run:
+        log.info("Dry run: nothing sent to LE for %s", day.isoformat())
+        return
+    if not transformed.records:
+        log.info("No records for %s; nothing sent to LE", day.isoformat())
+        return
+    lock.check()  # never send once another run may have taken over
+    answer = le.put_day(day, transformed.records)
+    result.sent_records = len(transformed.records)
+    result.le_success = answer.success
+    result.le_message = answer.message
+    result.matched_records = answer.matched
+    result.unmatched_records = answer.unmatched
+    tally.le_errors.extend(answer.errors)
+    if not answer.success:
+        tally.le_errors.append(f"{day.isoformat()}: {answer.message or 'success: false'}")
+        log.warning("LE did not accept %s: %s", day.isoformat(), answer.message or "no message")
+
+
+def _finish(record: RunRecord, status: str, error: str | None) -> None:
+    record.status = status  # type: ignore[assignment]
+    record.error = error
+    record.finished_at = utcnow()
+    if record.started_at:
+        record.duration_ms = int((record.finished_at - record.started_at).total_seconds() * 1000)
+
+
+def _finalized_days(record: RunRecord, tz: tzinfo) -> list[str]:
+    """Days LE accepted from a run that started after the day ended; dry runs finalize nothing."""
+    if record.dry_run or record.started_at is None:
+        return []
+    started_day = record.started_at.astimezone(tz).date()
+    return [
+        d.report_date for d in record.days
+        if d.le_success is True or (d.error is None and d.sent_records == 0 and d.le_success is None)
+        if date.fromisoformat(d.report_date) < started_day
+    ]
+
+
+def _persist(
+    store: StateStore,
+    record: RunRecord,
+    runlog: RunLog,
+    settings: Settings,
+    timer: TimerStatus | None,
+) -> None:
+    """Step 8: the run record, job_stats.json, and the run's lines appended to the day's log, in one append."""
+    log.info(
+        "Run %s finished: %s in %s ms; %d rows fetched, %d sent, matched %d, unmatched %d, invalid %d%s",
+        record.run_id, record.status, record.duration_ms, record.fetched_rows, record.sent_records,
+        record.matched_records, record.unmatched_records, record.invalid_rows,
+        f"; {record.error}" if record.error else "",
+        extra={
+            "run_status": record.status,
+            "fetched_rows": record.fetched_rows,
+            "sent_records": record.sent_records,
+            "matched_records": record.matched_records,
+            "unmatched_records": record.unmatched_records,
+            "invalid_rows": record.invalid_rows,
+            "duration_ms": record.duration_ms,
+        },
+    )
+    text = runlog.text()
+    finalized = _finalized_days(record, settings.timezone)
+    log_day = (record.started_at or utcnow()).astimezone(settings.timezone).date()
+
+    def change(stats: JobStats) -> None:
+        stats.count(record)
+        if finalized:
+            stats.last_finalized_day = max([*finalized, *([stats.last_finalized_day] if stats.last_finalized_day else [])])
+        if timer is not None:
+            stats.timer = timer
+        stats.updated_at = utcnow()
+
+    try:
+        store.save_run(record)
+        store.update_job_stats(change)
+        store.append_log(log_day, text)
+    except SyncError as exc:
+        if record.status != "failed":
+            _finish(record, "failed", f"the run's results could not be recorded: {exc}")
+        log.error("Recording run %s failed: %s", record.run_id, exc)
+
+
+def _record_without_settings(record: RunRecord, env: Mapping[str, str], runlog: RunLog) -> None:
+    """Bad settings: still record the failed run where the state container can be reached."""
+    try:
+        store = StateStore(load_storage_target(env), timeout_s=10, retries=0)
+        store.save_run(record)
+        store.update_job_stats(lambda stats: stats.count(record))
+        store.append_log(utcnow().astimezone(DEFAULT_TZ).date(), runlog.text())
+    except (SyncError, ValueError) as exc:
+        log.error("The failed run could not be recorded: %s", exc)

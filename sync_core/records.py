@@ -1,0 +1,164 @@
+"""The documents kept in blobs: the LeadPier session, run records and job statistics."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+RunStatus = Literal["queued", "running", "success", "warning", "failed", "skipped"]
+Trigger = Literal["timer", "manual", "cli"]
+FINAL_STATUSES: frozenset[str] = frozenset({"success", "warning", "failed", "skipped"})
+SAMPLE_LIMIT = 20  # sample codes kept per reason; the counts stay exact
+
+# A UTC timestamp and a short random suffix, so ids sort by start time; a backfill day adds ".NN".
+RUN_ID_PATTERN = re.compile(r"(?P<day>\d{8})T\d{6}\d{3}Z-[0-9a-f]{6}(?:\.\d{2})?")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_run_id(started_at: datetime) -> str:
+    moment = started_at.astimezone(timezone.utc)
+    return f"{moment:%Y%m%dT%H%M%S}{moment.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
+
+
+def is_run_id(text: str) -> bool:
+    return RUN_ID_PATTERN.fullmatch(text) is not None
+
+
+class LeadPierSession(BaseModel):
+    """source.json: the LeadPier session, as the old service's file held it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    token: str
+    last_login_time: AwareDatetime
+    expires_at: AwareDatetime
+    user_email: str | None = None
+    user_name: str | None = None
+
+
+class DayResult(BaseModel):
+    """What happened to one report day within a run."""
+
+    report_date: str
+    fetched_rows: int = 0
+    sent_records: int = 0
+    invalid_rows: int = 0
+    rows_without_visitors: int = 0
+    matched_records: int | None = None
+    unmatched_records: int | None = None
+    le_success: bool | None = None
+    le_message: str | None = None
+    error: str | None = None
+
+
+class RunRecord(BaseModel):
+    """runs/YYYYMMDD/<run_id>.json: one run, as /runs shows it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    trigger: Trigger
+    status: RunStatus
+    started_at: AwareDatetime | None = None
+    finished_at: AwareDatetime | None = None
+    queued_at: AwareDatetime | None = None
+    duration_ms: int | None = None
+    report_dates: list[str] = Field(default_factory=list)
+    dry_run: bool = False
+    fetched_rows: int = 0
+    sent_records: int = 0
+    invalid_rows: int = 0
+    matched_records: int = 0
+    unmatched_records: int = 0
+    unmatched_counts: dict[str, int] = Field(default_factory=dict)
+    unmatched_codes: dict[str, list[str]] = Field(default_factory=dict)
+    invalid_samples: list[str] = Field(default_factory=list)
+    le_errors: list[str] = Field(default_factory=list)
+    days: list[DayResult] = Field(default_factory=list)
+    upstream_requests: int = 0
+    error: str | None = None
+    parent_run_id: str | None = None
+    child_run_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def day_key(self) -> str:
+        match = RUN_ID_PATTERN.fullmatch(self.run_id)
+        return match["day"] if match else "unknown"
+
+
+class LastExecution(BaseModel):
+    """The last run that did something (not skipped), kept in job_stats.json for /status."""
+
+    run_id: str
+    timestamp: AwareDatetime
+    status: RunStatus
+    trigger: Trigger
+    duration_ms: int | None = None
+    report_dates: list[str] = Field(default_factory=list)
+    sent_records: int = 0
+    matched_records: int = 0
+    unmatched_records: int = 0
+    error: str | None = None
+    unmatched_codes: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class TimerStatus(BaseModel):
+    """What the host told the timer function about its own schedule."""
+
+    last: AwareDatetime | None = None
+    next: AwareDatetime | None = None
+    past_due: bool = False
+    seen_at: AwareDatetime | None = None
+
+
+class JobStats(BaseModel):
+    """job_stats.json: counters, the last execution, the last finalized day, the timer's last occurrence."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    total_runs: int = 0
+    successful_runs: int = 0
+    failed_runs: int = 0
+    skipped_runs: int = 0
+    last_execution: LastExecution | None = None
+    last_success_at: AwareDatetime | None = None
+    last_finalized_day: str | None = None
+    timer: TimerStatus | None = None
+    updated_at: AwareDatetime | None = None
+
+    def count(self, record: RunRecord) -> None:
+        """Fold one finished run into the counters (skipped runs are kept apart from the success rate)."""
+        if record.status == "skipped":
+            self.skipped_runs += 1
+            return
+        self.total_runs += 1
+        if record.status == "success":
+            self.successful_runs += 1
+            self.last_success_at = record.finished_at
+        else:
+            self.failed_runs += 1
+        self.last_execution = LastExecution(
+            run_id=record.run_id,
+            timestamp=record.finished_at or record.started_at or utcnow(),
+            status=record.status,
+            trigger=record.trigger,
+            duration_ms=record.duration_ms,
+            report_dates=record.report_dates,
+            sent_records=record.sent_records,
+            matched_records=record.matched_records,
+            unmatched_records=record.unmatched_records,
+            error=record.error,
+            unmatched_codes=record.unmatched_codes,
+        )
+
+    def success_rate(self) -> str:
+        if not self.total_runs:
+            return "N/A"
+        return f"{100 * self.successful_runs / self.total_runs:.2f}%"

@@ -1,0 +1,87 @@
+"""A run's log: the lines of one run (and the threads it starts) in the old service's format, for the day's log blob."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from datetime import datetime, tzinfo
+from typing import Any
+
+LINE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+_current: contextvars.ContextVar[RunLog | None] = contextvars.ContextVar("leadpier_sync_run", default=None)
+
+
+class ZonedFormatter(logging.Formatter):
+    """`2026-02-13 23:23:35,123` in the service's time zone, whatever the machine's zone is."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        super().__init__(LINE_FORMAT)
+        self.tz = tz
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        moment = datetime.fromtimestamp(record.created, self.tz)
+        return f"{moment:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d}"
+
+
+class _RunHandler(logging.Handler):
+    """Routes each record to the run of the context it was logged from (contextvars follow copied contexts)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        run = _current.get()
+        if run is not None:
+            try:
+                run.lines.append(run.formatter.format(record))
+            except Exception:  # noqa: BLE001 - logging must never break the run
+                self.handleError(record)
+
+
+class _RunDimensions(logging.Filter):
+    """Adds the run's id and trigger to every record, so Application Insights shows them as custom dimensions."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run = _current.get()
+        if run is not None:
+            for key, value in run.dimensions.items():
+                if not hasattr(record, key):
+                    setattr(record, key, value)
+        return True
+
+
+_HANDLER = _RunHandler(level=logging.INFO)
+# On the handler, not the logger: a logger's filters skip records from its children (sync_core.pipeline...),
+# while this handler sees them all before the root handlers that ship them to Application Insights.
+_HANDLER.addFilter(_RunDimensions())
+
+
+def _install() -> None:
+    logger = logging.getLogger("sync_core")
+    if _HANDLER not in logger.handlers:
+        logger.addHandler(_HANDLER)
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
+class RunLog:
+    """Collects the lines logged under `sync_core` while the run is current."""
+
+    def __init__(self, run_id: str, trigger: str, tz: tzinfo) -> None:
+        self.formatter = ZonedFormatter(tz)
+        self.lines: list[str] = []
+        self.dimensions: dict[str, Any] = {"run_id": run_id, "run_trigger": trigger}
+        self._token: contextvars.Token[RunLog | None] | None = None
+
+    def set_timezone(self, tz: tzinfo) -> None:
+        self.formatter = ZonedFormatter(tz)
+
+    def __enter__(self) -> RunLog:
+        _install()
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
+
+    def text(self) -> str:
+        return "".join(line + "\n" for line in self.lines)

@@ -1,0 +1,230 @@
+"""Settings: read from the environment (over local.settings.json), validated once, with errors that name the setting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from .campaign import BUILTIN_DOMAIN_CODES
+from .errors import SettingsError
+from .schedule import DEFAULT_SCHEDULE, validate_schedule
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
+)
+LOCAL_SETTINGS_FILE = "local.settings.json"
+KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
+# Settings whose values must never be echoed back in an error message.
+SECRET_NAMES = frozenset(
+    {"LEADPIER_PASSWORD", "LE_API_KEY", "AzureWebJobsStorage", "SYNC_STORAGE_CONNECTION"}
+)
+
+
+class StorageTarget(BaseModel):
+    """Where the state container lives: a connection string, or an account URL reached with an identity."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connection_string: SecretStr | None = None
+    account_url: str | None = None
+    client_id: str | None = None
+    container: str = "leadpier-sync"
+
+    def describe(self) -> str:
+        """Where state is kept, without any key: safe for logs and /health."""
+        if self.account_url:
+            return f"{self.account_url} (managed identity) / {self.container}"
+        conn = self.connection_string.get_secret_value() if self.connection_string else ""
+        parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
+        where = parts.get("BlobEndpoint") or parts.get("AccountName") or (
+            "development storage" if "UseDevelopmentStorage" in conn else "connection string"
+        )
+        return f"{where} / {self.container}"
+
+
+class Settings(BaseModel):
+    """Every setting of SPEC's table, by its app-setting name."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    storage: StorageTarget
+    leadpier_base_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://webapi.leadpier.com"), alias="LEADPIER_BASE_URL"
+    )
+    leadpier_username: str = Field(alias="LEADPIER_USERNAME", min_length=1)
+    leadpier_password: SecretStr = Field(alias="LEADPIER_PASSWORD")
+    leadpier_user_agent: str = Field(DEFAULT_USER_AGENT, alias="LEADPIER_USER_AGENT", min_length=1)
+    leadpier_page_size: int = Field(1000, alias="LEADPIER_PAGE_SIZE", ge=1, le=10000)
+    leadpier_concurrency: int = Field(4, alias="LEADPIER_CONCURRENCY", ge=1, le=32)
+    leadpier_token_ttl_minutes: int = Field(120, alias="LEADPIER_TOKEN_TTL_MINUTES", ge=1)
+    le_api_url: AnyHttpUrl = Field(alias="LE_API_URL")
+    le_api_key: SecretStr | None = Field(None, alias="LE_API_KEY")
+    timezone_name: str = Field("Asia/Kolkata", alias="SYNC_TIMEZONE")
+    schedule: str = Field(DEFAULT_SCHEDULE, alias="SYNC_SCHEDULE")
+    run_on_startup: bool = Field(False, alias="SYNC_RUN_ON_STARTUP")
+    run_deadline_seconds: float = Field(480, alias="SYNC_RUN_DEADLINE_SECONDS", gt=0, le=3600)
+    domain_codes: dict[str, str] = Field(
+        default_factory=lambda: dict(BUILTIN_DOMAIN_CODES), alias="SYNC_DOMAIN_CODES"
+    )
+    dry_run: bool = Field(False, alias="SYNC_DRY_RUN")
+    http_timeout_seconds: float = Field(30, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=300)
+
+    @field_validator("timezone_name")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Kolkata") from exc
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _ncrontab(cls, value: str) -> str:
+        return validate_schedule(value)
+
+    @field_validator("domain_codes", mode="before")
+    @classmethod
+    def _merge_domain_codes(cls, value: Any) -> dict[str, str]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError('must be a JSON object such as {"lbe": "loanboostexpress.com"}') from exc
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ValueError('must be a JSON object such as {"lbe": "loanboostexpress.com"}')
+        merged = dict(BUILTIN_DOMAIN_CODES)
+        for code, domain in value.items():
+            code = code.strip().lower()
+            if domain is None:
+                merged.pop(code, None)
+            elif isinstance(domain, str) and code:
+                merged[code] = domain
+            else:
+                raise ValueError(f"code {code!r} must map to a domain name or null")
+        return merged
+
+    @property
+    def timezone(self) -> tzinfo:
+        return ZoneInfo(self.timezone_name)
+
+
+def _present(value: str | None) -> str | None:
+    """An unresolved Key Vault reference, or blank text, counts as missing: it must never be sent."""
+    if value is None or not value.strip() or value.strip().startswith(KEY_VAULT_PREFIX):
+        return None
+    return value.strip()
+
+
+def read_environment(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> dict[str, str]:
+    """The settings as the app sees them: local.settings.json's Values, overridden by the environment."""
+    merged: dict[str, str] = {}
+    path = (cwd or Path.cwd()) / LOCAL_SETTINGS_FILE
+    if path.is_file():
+        try:
+            values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+            merged.update({k: str(v) for k, v in values.items() if v is not None})
+        except (OSError, ValueError, AttributeError):
+            log.warning("%s could not be read as JSON; ignoring it", LOCAL_SETTINGS_FILE)
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+def load_storage_target(env: Mapping[str, str]) -> StorageTarget:
+    """The state container's location: SYNC_STORAGE_CONNECTION, SYNC_STORAGE_ACCOUNT_URL, then AzureWebJobsStorage."""
+    container = _present(env.get("SYNC_STATE_CONTAINER")) or "leadpier-sync"
+    if not _valid_container_name(container):
+        raise SettingsError(
+            f"SYNC_STATE_CONTAINER {container!r} is not a valid container name "
+            "(3 to 63 lowercase letters, digits and single hyphens)"
+        )
+    if conn := _present(env.get("SYNC_STORAGE_CONNECTION")):
+        return StorageTarget(connection_string=SecretStr(conn), container=container)
+    if url := _present(env.get("SYNC_STORAGE_ACCOUNT_URL")):
+        if not url.startswith(("https://", "http://")):
+            raise SettingsError("SYNC_STORAGE_ACCOUNT_URL must look like https://<account>.blob.core.windows.net")
+        return StorageTarget(
+            account_url=url.rstrip("/"), client_id=_present(env.get("SYNC_STORAGE_CLIENT_ID")), container=container
+        )
+    if conn := _present(env.get("AzureWebJobsStorage")):
+        return StorageTarget(connection_string=SecretStr(conn), container=container)
+    # The host's identity-based connection: follow it the way the host does.
+    service_uri = _present(env.get("AzureWebJobsStorage__blobServiceUri"))
+    account = _present(env.get("AzureWebJobsStorage__accountName"))
+    if service_uri or account:
+        return StorageTarget(
+            account_url=(service_uri or f"https://{account}.blob.core.windows.net").rstrip("/"),
+            client_id=_present(env.get("AzureWebJobsStorage__clientId")),
+            container=container,
+        )
+    raise SettingsError(
+        "AzureWebJobsStorage is missing (or set SYNC_STORAGE_CONNECTION or SYNC_STORAGE_ACCOUNT_URL for the state container)"
+    )
+
+
+def _valid_container_name(name: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", name))
+
+
+def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    """Validated settings, or SettingsError naming every missing or invalid setting (values of secrets never shown)."""
+    env = read_environment(environ, cwd)
+    problems: list[str] = []
+    try:
+        storage: StorageTarget | None = load_storage_target(env)
+    except SettingsError as exc:
+        problems.append(str(exc))
+        storage = None
+    raw = {name: value for name, value in ((n, _present(env.get(n))) for n in _ALIASES) if value is not None}
+    for required in ("LEADPIER_USERNAME", "LEADPIER_PASSWORD", "LE_API_URL"):
+        if required not in raw:
+            hint = " (an unresolved Key Vault reference counts as missing)" if env.get(required) else ""
+            problems.append(f"{required} is missing{hint}")
+    if not problems:
+        try:
+            return Settings(storage=storage, **raw)
+        except ValidationError as exc:
+            problems.extend(_describe(err, raw) for err in exc.errors())
+    else:
+        try:
+            Settings(storage=storage or StorageTarget(), **_placeholders(raw))
+        except ValidationError as exc:
+            problems.extend(_describe(err, raw) for err in exc.errors())
+    raise SettingsError("; ".join(dict.fromkeys(problems)))
+
+
+_ALIASES = [f.alias for f in Settings.model_fields.values() if f.alias]
+
+
+def _placeholders(raw: dict[str, str]) -> dict[str, str]:
+    """Fill the missing required settings so the others still get validated and reported in one go."""
+    return {"LEADPIER_USERNAME": "x", "LEADPIER_PASSWORD": "x", "LE_API_URL": "http://placeholder", **raw}
+
+
+def _describe(err: Any, raw: Mapping[str, str]) -> str:
+    name = str(err["loc"][0]) if err.get("loc") else "settings"
+    message = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
+    if name in SECRET_NAMES or name not in raw:
+        return f"{name} is invalid: {message}"
+    return f"{name} {raw[name]!r} is invalid: {message}"

@@ -1,0 +1,100 @@
+"""The /status document (also `python -m sync_core status`): scheduler, counters, last execution."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from pydantic import BaseModel
+
+from .records import JobStats, utcnow
+from .schedule import next_occurrence
+from .settings import Settings
+from .store import StateStore
+
+
+def shown(moment: datetime | None, tz: tzinfo) -> str | None:
+    """A time as people read it in /status: `2026-02-13 23:33:35 IST`."""
+    if moment is None:
+        return None
+    local = moment.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+
+
+class SchedulerView(BaseModel):
+    running: bool
+    schedule: str
+    timezone: str
+    next_run: str | None
+
+
+class JobStatisticsView(BaseModel):
+    total_runs: int
+    successful_runs: int
+    failed_runs: int
+    skipped_runs: int
+    success_rate: str
+
+
+class LastExecutionView(BaseModel):
+    timestamp: str | None
+    status: str
+    matched_records: int
+    unmatched_records: int
+    currently_running: bool
+    run_id: str
+    duration_ms: int | None
+    report_dates: list[str]
+    sent_records: int
+    error: str | None
+
+
+class StatusDocument(BaseModel):
+    scheduler: SchedulerView
+    job_statistics: JobStatisticsView
+    last_execution: LastExecutionView | None
+    unmatched_codes: dict[str, list[str]]
+
+
+def next_run(settings: Settings, stats: JobStats, now: datetime) -> datetime:
+    """The timer's own next occurrence when the host told us one still ahead, else computed from the schedule."""
+    if stats.timer and stats.timer.next and stats.timer.next > now:
+        return stats.timer.next
+    return next_occurrence(settings.schedule, now)
+
+
+def status_document(
+    settings: Settings, store: StateStore, *, timer_enabled: bool = True, now: datetime | None = None
+) -> StatusDocument:
+    now = now or utcnow()
+    tz = settings.timezone
+    stats, _ = store.load_job_stats()
+    running = store.lock_is_held()
+    last = stats.last_execution
+    return StatusDocument(
+        scheduler=SchedulerView(
+            running=timer_enabled,
+            schedule=settings.schedule,
+            timezone=settings.timezone_name,
+            next_run=shown(next_run(settings, stats, now), tz) if timer_enabled else None,
+        ),
+        job_statistics=JobStatisticsView(
+            total_runs=stats.total_runs,
+            successful_runs=stats.successful_runs,
+            failed_runs=stats.failed_runs,
+            skipped_runs=stats.skipped_runs,
+            success_rate=stats.success_rate(),
+        ),
+        last_execution=None if last is None else LastExecutionView(
+            timestamp=shown(last.timestamp, tz),
+            status=last.status,
+            matched_records=last.matched_records,
+            unmatched_records=last.unmatched_records,
+            currently_running=running,
+            run_id=last.run_id,
+            duration_ms=last.duration_ms,
+            report_dates=last.report_dates,
+            sent_records=last.sent_records,
+            error=last.error,
+        ),
+        unmatched_codes=last.unmatched_codes if last else {},
+    )

@@ -1,0 +1,443 @@
+"""The state store: every blob this app keeps in its one container (session, stats, runs, logs, the lock)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConcurrentUpdate, LockLost, StorageError
+from .records import RUN_ID_PATTERN, JobStats, LeadPierSession, RunRecord, is_run_id
+from .settings import StorageTarget
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobClient, ContainerClient
+
+log = logging.getLogger(__name__)
+# The SDK logs every request at INFO; in Application Insights that would drown the run's own lines.
+logging.getLogger("azure").setLevel(logging.WARNING)
+
+SESSION_BLOB = "source.json"
+STATS_BLOB = "job_stats.json"
+LOCK_BLOB = "locks/sync.lock"
+LEASE_SECONDS = 30
+RENEW_EVERY_SECONDS = 10
+MAX_APPEND_BLOCK = 4 * 1024 * 1024
+CONFLICT_RETRIES = 5
+M = TypeVar("M", bound=BaseModel)
+
+
+def run_blob_name(run_id: str) -> str:
+    match = RUN_ID_PATTERN.fullmatch(run_id)
+    if not match:
+        raise ValueError(f"{run_id!r} is not a run id")
+    return f"runs/{match['day']}/{run_id}.json"
+
+
+def log_blob_name(day: date, part: int = 0) -> str:
+    suffix = f".{part}" if part else ""
+    return f"logs/scheduler_{day:%Y%m%d}{suffix}.log"
+
+
+class StateStore:
+    """One class over one container, with methods named for what the app needs."""
+
+    def __init__(
+        self,
+        target: StorageTarget,
+        *,
+        timeout_s: float = 20,
+        retries: int = 2,
+    ) -> None:
+        # The storage SDK is imported here, on first use: importing function_app must stay cheap.
+        from azure.storage.blob import BlobServiceClient, LinearRetry
+
+        self.requests = 0
+        self._count_lock = threading.Lock()
+        options: dict[str, Any] = {
+            "connection_timeout": min(5, timeout_s),
+            "read_timeout": timeout_s,
+            # The SDK's default waits 15 s and more between tries; a run has a 10-minute slot.
+            "retry_policy": LinearRetry(backoff=1, random_jitter_range=1, retry_total=retries),
+            "raw_request_hook": self._count_request,  # runs once per request sent, retries included
+        }
+        if target.connection_string is not None:
+            service = BlobServiceClient.from_connection_string(
+                target.connection_string.get_secret_value(), **options
+            )
+        else:
+            service = BlobServiceClient(target.account_url, credential=_credential(target.client_id), **options)
+        self.target = target
+        self.container: ContainerClient = service.get_container_client(target.container)
+        self._container_ready = False
+
+    def _count_request(self, _request: Any) -> None:
+        with self._count_lock:
+            self.requests += 1
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def ensure_container(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        if self._container_ready:
+            return
+        try:
+            self.container.create_container()
+            log.info("Created the state container %s", self.target.container)
+        except ResourceExistsError:
+            pass
+        self._container_ready = True
+
+    def _blob(self, name: str) -> BlobClient:
+        return self.container.get_blob_client(name)
+
+    @contextmanager
+    def _storage(self, what: str) -> Iterator[None]:
+        """Turn the SDK's errors into StorageError with a sentence (its messages can carry request URLs)."""
+        from azure.core.exceptions import AzureError, HttpResponseError
+
+        try:
+            yield
+        except (StorageError, ConcurrentUpdate):
+            raise
+        except HttpResponseError as exc:
+            code = getattr(exc, "error_code", None) or exc.status_code
+            raise StorageError(f"storage failed while {what}: {code}") from None
+        except AzureError as exc:
+            raise StorageError(f"storage unreachable while {what}: {type(exc).__name__}") from None
+
+    def _with_container(self, action: Callable[[], Any]) -> Any:
+        """Run an action, creating the container once if it turns out to be missing."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return action()
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) != "ContainerNotFound":
+                raise
+            self._container_ready = False
+            self.ensure_container()
+            return action()
+
+    def _read_json(self, name: str, model: type[M]) -> tuple[M | None, str | None]:
+        """The document and its ETag; a missing blob is (None, None); a corrupt one is (None, its ETag)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with self._storage(f"reading {name}"):
+            try:
+                downloader = self._blob(name).download_blob()
+                content = downloader.readall()
+                etag = downloader.properties.etag
+            except ResourceNotFoundError:
+                return None, None
+        try:
+            return model.model_validate_json(content), etag
+        except ValidationError:
+            log.warning("%s is corrupt or unreadable; treating it as empty and rewriting it whole", name)
+            return None, etag
+
+    def _write_json(self, name: str, document: BaseModel, etag: str | None, *, create_only: bool = False) -> str:
+        """Write conditionally: on the ETag read, or only if absent; ConcurrentUpdate when another writer won."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+
+        data = document.model_dump_json(indent=1).encode()
+        conditions: dict[str, Any] = {}
+        if etag is not None:
+            conditions = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        elif create_only:
+            conditions = {"match_condition": MatchConditions.IfMissing}
+
+        def upload() -> str:
+            props = self._blob(name).upload_blob(
+                data, overwrite=True, content_settings=_json_content(), **conditions
+            )
+            return str(props["etag"])
+
+        with self._storage(f"writing {name}"):
+            try:
+                return self._with_container(upload)
+            except (ResourceModifiedError, ResourceExistsError):
+                raise ConcurrentUpdate(f"{name} was changed by another writer") from None
+
+    # -- the LeadPier session ----------------------------------------------------------------------
+
+    def load_session(self) -> tuple[LeadPierSession | None, str | None]:
+        return self._read_json(SESSION_BLOB, LeadPierSession)
+
+    def save_session(self, session: LeadPierSession, etag: str | None) -> str:
+        return self._write_json(SESSION_BLOB, session, etag, create_only=etag is None)
+
+    # -- job statistics -----------------------------------------------------------------------------
+
+    def load_job_stats(self) -> tuple[JobStats, str | None]:
+        stats, etag = self._read_json(STATS_BLOB, JobStats)
+        return stats or JobStats(), etag
+
+    def update_job_stats(
+        self, change: Callable[[JobStats], None], *, read: tuple[JobStats, str | None] | None = None
+    ) -> JobStats:
+        """Read-modify-write on the ETag read, again on conflict, so no writer loses another's update."""
+        stats, etag = read if read is not None else self.load_job_stats()
+        for _ in range(CONFLICT_RETRIES):
+            stats = stats.model_copy(deep=True)
+            change(stats)
+            try:
+                self._write_json(STATS_BLOB, stats, etag, create_only=etag is None)
+                return stats
+            except ConcurrentUpdate:
+                log.info("job_stats.json changed under us; reading it again")
+                stats, etag = self.load_job_stats()
+        raise ConcurrentUpdate(f"{STATS_BLOB} kept changing; gave up after {CONFLICT_RETRIES} tries")
+
+    # -- run records ---------------------------------------------------------------------------------
+
+    def save_run(self, record: RunRecord) -> None:
+        self._write_json(run_blob_name(record.run_id), record, None)
+
+    def load_run(self, run_id: str) -> RunRecord | None:
+        if not is_run_id(run_id):
+            return None
+        record, _ = self._read_json(run_blob_name(run_id), RunRecord)
+        return record
+
+    def list_runs(self, limit: int) -> list[RunRecord]:
+        """The newest `limit` runs, newest first: day folders newest first, run ids sort by start time."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with self._storage("listing runs"):
+            try:
+                days = sorted(
+                    (p.name for p in self.container.walk_blobs(name_starts_with="runs/", delimiter="/")),
+                    reverse=True,
+                )
+                names: list[str] = []
+                for day in days:
+                    names.extend(sorted((b.name for b in self.container.list_blobs(name_starts_with=day)), reverse=True))
+                    if len(names) >= limit:
+                        break
+            except ResourceNotFoundError:
+                return []
+        records = []
+        for name in names[:limit]:
+            run_id = name.rsplit("/", 1)[-1].removesuffix(".json")
+            if record := self.load_run(run_id):
+                records.append(record)
+        return records
+
+    # -- the daily log ----------------------------------------------------------------------------------
+
+    def append_log(self, day: date, text: str) -> None:
+        """Append a run's lines to the day's append blob, created only if absent; past 50,000 blocks, the next part."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
+            HttpResponseError,
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
+
+        data = text.encode("utf-8")
+        if not data:
+            return
+        chunks = _chunks(data, MAX_APPEND_BLOCK)
+        with self._storage("appending to the day's log"):
+            part = 0
+            while chunks:
+                blob = self._blob(log_blob_name(day, part))
+                try:
+                    blob.append_block(chunks[0])
+                    chunks.pop(0)
+                except ResourceNotFoundError:
+                    try:
+                        # If-None-Match: * : a concurrent creator's blob (and its lines) is never wiped.
+                        self._with_container(
+                            lambda: blob.create_append_blob(
+                                match_condition=MatchConditions.IfMissing, content_settings=_text_content()
+                            )
+                        )
+                    except (ResourceExistsError, ResourceModifiedError):
+                        pass
+                except HttpResponseError as exc:
+                    if getattr(exc, "error_code", None) != "BlockCountExceedsLimit":
+                        raise
+                    part += 1
+
+    def log_parts(self, day: date) -> list[tuple[str, int]]:
+        """(blob name, size) of each existing part of the day's log, in order."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        prefix = f"logs/scheduler_{day:%Y%m%d}"
+        with self._storage("listing the day's log"):
+            try:
+                found = {b.name: int(b.size) for b in self.container.list_blobs(name_starts_with=prefix)}
+            except ResourceNotFoundError:
+                return []
+        parts = []
+        for part in range(len(found) + 1):
+            name = log_blob_name(day, part)
+            if name in found:
+                parts.append((name, found[name]))
+        return parts
+
+    def read_log_tail(self, day: date, lines: int, chunk: int = 256 * 1024) -> tuple[str | None, list[str]]:
+        """The last `lines` lines of the day's log with ranged reads from the end; (None, []) when there is none."""
+        parts = self.log_parts(day)
+        if not parts:
+            return None, []
+        collected = b""
+        with self._storage("reading the day's log"):
+            for name, size in reversed(parts):
+                end = size
+                while end > 0 and collected.count(b"\n") <= lines:
+                    start = max(0, end - chunk)
+                    piece = self._blob(name).download_blob(offset=start, length=end - start).readall()
+                    collected = piece + collected
+                    end = start
+                if collected.count(b"\n") > lines:
+                    break
+        text = collected.decode("utf-8", errors="replace")
+        return parts[-1][0], text.splitlines()[-lines:]
+
+    def read_log(self, day: date) -> bytes | None:
+        """The whole day's log (all parts), or None when there is none."""
+        parts = self.log_parts(day)
+        if not parts:
+            return None
+        with self._storage("reading the day's log"):
+            return b"".join(self._blob(name).download_blob().readall() for name, _ in parts)
+
+    # -- the lock ----------------------------------------------------------------------------------------
+
+    def lock(self, thread_init: Callable[[], None] | None = None) -> RunLock:
+        return RunLock(self._blob(LOCK_BLOB), self, thread_init)
+
+    def lock_is_held(self) -> bool:
+        """Whether a run holds the lease right now (a crashed run's lease lapses within 30 s)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with self._storage("checking the lock"):
+            try:
+                props = self._blob(LOCK_BLOB).get_blob_properties()
+            except ResourceNotFoundError:
+                return False
+        return props.lease.state == "leased" and props.lease.status == "locked"
+
+
+class RunLock:
+    """The lease on locks/sync.lock: 30 s, renewed every 10 s by a thread, released at the end."""
+
+    def __init__(self, blob: BlobClient, store: StateStore, thread_init: Callable[[], None] | None) -> None:
+        self._blob = blob
+        self._store = store
+        self._thread_init = thread_init
+        self._lease: Any = None
+        self._lost: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lease if free; False if another run holds it."""
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+        with self._store._storage("taking the lock"):
+            for _ in range(2):
+                try:
+                    self._lease = self._blob.acquire_lease(lease_duration=LEASE_SECONDS)
+                    break
+                except ResourceNotFoundError:
+                    try:
+                        self._store._with_container(lambda: self._blob.upload_blob(b"", overwrite=False))
+                    except (ResourceExistsError, HttpResponseError):
+                        pass  # created (and perhaps leased) by another run meanwhile
+                except HttpResponseError as exc:
+                    if exc.status_code == 409:
+                        return False
+                    raise
+            else:
+                return False
+        self._thread = threading.Thread(target=self._renew, name="sync-lock-renewal", daemon=True)
+        self._thread.start()
+        return True
+
+    def acquire(self, wait_s: float, poll_s: float = 2.0) -> bool:
+        """Wait up to wait_s for the lease (a queued backfill waits out a running timer run)."""
+        end = time.monotonic() + wait_s
+        while True:
+            if self.try_acquire():
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(min(poll_s, max(0.0, end - time.monotonic())))
+
+    def _renew(self) -> None:
+        if self._thread_init:
+            self._thread_init()
+        last_ok = time.monotonic()
+        while not self._stop.wait(RENEW_EVERY_SECONDS):
+            try:
+                self._lease.renew()
+                last_ok = time.monotonic()
+            except Exception as exc:  # noqa: BLE001 - any failure means we may no longer own the lock
+                if time.monotonic() - last_ok >= LEASE_SECONDS - RENEW_EVERY_SECONDS:
+                    self._lost = f"the lock's lease could not be renewed ({type(exc).__name__})"
+                    log.error("Lost the run lock: %s; the run stops before its next write", self._lost)
+                    return
+                log.warning("Renewing the run lock failed (%s); trying again", type(exc).__name__)
+
+    def check(self) -> None:
+        """Raise LockLost if the lease may have lapsed: the run must not write any further."""
+        if self._lost:
+            raise LockLost(f"the run stopped: {self._lost}")
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        if self._lease is not None and not self._lost:
+            try:
+                self._lease.release()
+            except Exception as exc:  # noqa: BLE001 - the lease lapses by itself within 30 s
+                log.warning("Releasing the run lock failed (%s); it lapses within %d s", type(exc).__name__, LEASE_SECONDS)
+        self._lease = None
+
+
+def _chunks(data: bytes, size: int) -> list[bytes]:
+    """Split at line ends where possible, so no block boundary cuts a line in two."""
+    chunks = []
+    while len(data) > size:
+        cut = data.rfind(b"\n", 0, size) + 1 or size
+        chunks.append(data[:cut])
+        data = data[cut:]
+    if data:
+        chunks.append(data)
+    return chunks
+
+
+def _json_content() -> Any:
+    from azure.storage.blob import ContentSettings
+
+    return ContentSettings(content_type="application/json")
+
+
+def _text_content() -> Any:
+    from azure.storage.blob import ContentSettings
+
+    return ContentSettings(content_type="text/plain; charset=utf-8")
+
+
+def _credential(client_id: str | None) -> Any:
+    """A managed identity in Azure (user-assigned when a client id is given); developer credentials elsewhere."""
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if client_id:
+        return ManagedIdentityCredential(client_id=client_id)
+    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+

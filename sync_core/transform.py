@@ -1,0 +1,151 @@
+"""The transform: LeadPier statistics rows into LE records, as pure functions (UPSTREAM's mapping table)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+
+def _number(value: Any) -> float:
+    """A count or amount: a number or a numeric string; missing or null is 0; anything else is unreadable."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool):
+        raise ValueError("is a boolean, not a number")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if not text:
+            return 0.0
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{value[:40]!r} is not a number") from None
+    else:
+        raise ValueError(f"is a {type(value).__name__}, not a number")
+    if not math.isfinite(number):
+        raise ValueError("is not a finite number")
+    return number
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+
+
+class SourceStat(BaseModel):
+    """One LeadPier statistics row, read leniently: extra fields ignored, numbers as numbers or numeric strings."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    source: str
+    visitors: Number = 0.0
+    total_leads: Number = Field(0.0, alias="totalLeads")
+    sold_leads: Number = Field(0.0, alias="soldLeads")
+    total_revenue: Number = Field(0.0, alias="totalRevenue")
+    conversion_rate: Number = Field(0.0, alias="conversionRate")
+    sold_rate: Number = Field(0.0, alias="soldRate")
+    epl: Number = Field(0.0, alias="EPL")
+    epv: Number = Field(0.0, alias="EPV")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _non_empty_source(cls, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("source is missing or empty")
+        return value
+
+
+class LeRecord(BaseModel):
+    """One campaign's figures as LE takes them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    campaign_code: str
+    clicks: int
+    leads: int
+    lead_percent: float
+    sales: int
+    sale_percent: float
+    revenue: float
+    epc: float
+    rpc: float
+
+
+class LePayload(BaseModel):
+    """The body of one PUT: a whole report day."""
+
+    report_date: str
+    data: list[LeRecord]
+
+
+@dataclass(frozen=True)
+class InvalidRow:
+    """A row that could not be read, with its source (as far as it has one) and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class TransformResult:
+    records: list[LeRecord] = field(default_factory=list)
+    invalid: list[InvalidRow] = field(default_factory=list)
+    without_visitors: int = 0
+
+
+def _round2(value: Decimal | float) -> float:
+    """Half-up to 2 decimals on the decimal value as written (1.005 -> 1.01), not on its binary approximation."""
+    exact = value if isinstance(value, Decimal) else Decimal(repr(value))
+    return float(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _whole(value: float) -> int:
+    return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def to_le_record(stat: SourceStat) -> LeRecord:
+    """UPSTREAM's mapping; rpc is revenue per visitor. Callers pass only rows with visitors > 0."""
+    rpc = Decimal(repr(stat.total_revenue)) / Decimal(repr(stat.visitors))
+    return LeRecord(
+        campaign_code=stat.source,
+        clicks=_whole(stat.visitors),
+        leads=_whole(stat.total_leads),
+        lead_percent=_round2(stat.conversion_rate),
+        sales=_whole(stat.sold_leads),
+        sale_percent=_round2(stat.sold_rate),
+        revenue=_round2(stat.total_revenue),
+        epc=_round2(stat.epl),
+        rpc=_round2(rpc),
+    )
+
+
+def _source_of(row: Any) -> str:
+    source = row.get("source") if isinstance(row, Mapping) else None
+    return source.strip() if isinstance(source, str) and source.strip() else "<no source>"
+
+
+def transform_rows(rows: Iterable[Any]) -> TransformResult:
+    """Every readable row with visitors becomes a record; unreadable rows are collected, never raised."""
+    result = TransformResult()
+    for row in rows:
+        try:
+            stat = SourceStat.model_validate(row)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem.get("loc", ())) or "row"
+            reason = str(problem.get("msg", "unreadable")).removeprefix("Value error, ")
+            result.invalid.append(InvalidRow(source=_source_of(row), reason=f"{where}: {reason}"))
+            continue
+        if stat.visitors <= 0:
+            result.without_visitors += 1
+            continue
+        try:
+            result.records.append(to_le_record(stat))
+        except ArithmeticError:  # a figure too large for 2-decimal money (decimal precision is 28 digits)
+            result.invalid.append(InvalidRow(source=stat.source, reason="a figure is out of range"))
+    return result

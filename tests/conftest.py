@@ -1,0 +1,97 @@
+"""Shared fixtures: Azurite, the fake upstreams, and an environment that points the app at them."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azure.storage.blob import ContainerClient
+from hypothesis import settings
+
+from sandbox.azurite import Azurite
+from sandbox.upstream import FakeLE, FakeLeadPier
+
+# Tests talk to real servers, so example timings vary; a deadline would only make them flaky.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+LEADPIER_USERNAME = "sandbox-user"
+LEADPIER_PASSWORD = "sandbox-password"
+
+# Settings the app reads, plus proxy variables: loopback traffic must never leave through a proxy,
+# and a test that wants one sets it itself.
+_APP_PREFIXES = ("AzureWebJobs", "SYNC_", "LEADPIER_", "LE_")
+_APP_NAMES = {"HTTP_TIMEOUT_SECONDS"}
+_PROXY_NAMES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """One Azurite for the session (per xdist worker); tests isolate themselves by container name."""
+    with Azurite(tmp_path_factory.mktemp("azurite")) as instance:
+        yield instance
+
+
+@pytest.fixture
+def azurite_fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """A private Azurite for tests that stop and restart storage."""
+    with Azurite(tmp_path_factory.mktemp("azurite-fresh")) as instance:
+        yield instance
+
+
+@pytest.fixture
+def container_name() -> str:
+    return f"t-{uuid.uuid4().hex[:20]}"
+
+
+@pytest.fixture
+def leadpier() -> Iterator[FakeLeadPier]:
+    with FakeLeadPier(username=LEADPIER_USERNAME, password=LEADPIER_PASSWORD) as server:
+        yield server
+
+
+@pytest.fixture
+def le() -> Iterator[FakeLE]:
+    with FakeLE() as server:
+        yield server
+
+
+@pytest.fixture
+def sync_env(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    azurite: Azurite,
+    container_name: str,
+    leadpier: FakeLeadPier,
+    le: FakeLE,
+) -> dict[str, str]:
+    """The app's settings pointing at the stand-ins, nothing inherited from the shell, cwd in tmp_path
+    (so no local.settings.json is picked up). Returns what it set."""
+    for name in list(os.environ):
+        if name.startswith(_APP_PREFIXES) or name in _APP_NAMES or name.lower() in _PROXY_NAMES:
+            monkeypatch.delenv(name, raising=False)
+    values = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "SYNC_STATE_CONTAINER": container_name,
+        "LEADPIER_BASE_URL": leadpier.url,
+        "LEADPIER_USERNAME": LEADPIER_USERNAME,
+        "LEADPIER_PASSWORD": LEADPIER_PASSWORD,
+        "LE_API_URL": f"{le.url}/email_dashboard/stats/le_api.php",
+        "HTTP_TIMEOUT_SECONDS": "5",
+        "SYNC_TIMEZONE": "Asia/Kolkata",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return values
+
+
+@pytest.fixture
+def blob_container(azurite: Azurite, container_name: str) -> Iterator[ContainerClient]:
+    """The test's state container, for reading blobs directly; not created here (the app creates it)."""
+    with ContainerClient.from_connection_string(azurite.connection_string, container_name) as client:
+        yield client
