@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -117,6 +118,7 @@ class Caller:
         self.attempts = attempts
         self._backoff = wait_exponential_jitter(initial=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s / 4)
         self.calls = 0  # every HTTP request sent, retries included (for run records and the benchmark)
+        self._calls_lock = threading.Lock()  # page fetches run in several threads
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -142,7 +144,8 @@ class Caller:
         def attempt() -> requests.Response:
             self.deadline.check(what)
             timeout = min(self.timeout_s, max(self.deadline.remaining(), 0.1))
-            self.calls += 1
+            with self._calls_lock:
+                self.calls += 1
             response = self.session.request(method, url, json=json, headers=dict(headers or {}), timeout=timeout)
             if response.status_code in RETRYABLE_STATUS:
                 raise _RetryableAnswer(response)

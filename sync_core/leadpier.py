@@ -228,8 +228,13 @@ class LeadPierClient:
         ) as pool:
             # Each page runs in a copy of this context, so its log lines stay with this run.
             futures = [pool.submit(contextvars.copy_context().run, self._stats_page, day, o) for o in offsets]
-            for future in futures:
-                rows.extend(future.result().statistics)
+            try:
+                for future in futures:
+                    rows.extend(future.result().statistics)
+            except BaseException:
+                for future in futures:
+                    future.cancel()  # the day has failed: start no further page
+                raise
         return self._checked(day, rows, first.count)
 
     def _checked(self, day: date, rows: list[Any], count: int) -> list[Any]:
