@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +30,8 @@ LOCK_BLOB = "locks/sync.lock"
 LEASE_SECONDS = 30
 RENEW_EVERY_SECONDS = 10
 MAX_APPEND_BLOCK = 4 * 1024 * 1024
-CONFLICT_RETRIES = 5
+CONFLICT_RETRIES = 10
+CONFLICT_BACKOFF_S = 0.02  # doubled per conflict, jittered: writers that collided do not collide again in step
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -186,7 +188,7 @@ class StateStore:
     ) -> JobStats:
         """Read-modify-write on the ETag read, again on conflict, so no writer loses another's update."""
         stats, etag = read if read is not None else self.load_job_stats()
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             stats = stats.model_copy(deep=True)
             change(stats)
             try:
@@ -194,6 +196,7 @@ class StateStore:
                 return stats
             except ConcurrentUpdate:
                 log.info("job_stats.json changed under us; reading it again")
+                time.sleep(random.uniform(0, min(1.0, CONFLICT_BACKOFF_S * 2**attempt)))
                 stats, etag = self.load_job_stats()
         raise ConcurrentUpdate(f"{STATS_BLOB} kept changing; gave up after {CONFLICT_RETRIES} tries")
 
@@ -208,8 +211,11 @@ class StateStore:
         record, _ = self._read_json(run_blob_name(run_id), RunRecord)
         return record
 
-    def list_runs(self, limit: int) -> list[RunRecord]:
-        """The newest `limit` runs, newest first: day folders newest first, run ids sort by start time."""
+    def list_runs(self, limit: int, *, include_children: bool = True) -> list[RunRecord]:
+        """The newest `limit` runs, newest first: day folders newest first, run ids sort by start time.
+
+        `include_children=False` leaves out a backfill's per-day runs (ids ending in .NN): the parent stands for them.
+        """
         from azure.core.exceptions import ResourceNotFoundError
 
         with self._storage("listing runs"):
@@ -220,7 +226,8 @@ class StateStore:
                 )
                 names: list[str] = []
                 for day in days:
-                    names.extend(sorted((b.name for b in self.container.list_blobs(name_starts_with=day)), reverse=True))
+                    found = (b.name for b in self.container.list_blobs(name_starts_with=day))
+                    names.extend(sorted((n for n in found if include_children or not _is_child_run_blob(n)), reverse=True))
                     if len(names) >= limit:
                         break
             except ResourceNotFoundError:
@@ -407,6 +414,12 @@ class RunLock:
             except Exception as exc:  # noqa: BLE001 - the lease lapses by itself within 30 s
                 log.warning("Releasing the run lock failed (%s); it lapses within %d s", type(exc).__name__, LEASE_SECONDS)
         self._lease = None
+
+
+def _is_child_run_blob(name: str) -> bool:
+    """runs/YYYYMMDD/<parent id>.NN.json: one day of a backfill."""
+    match = RUN_ID_PATTERN.fullmatch(name.rsplit("/", 1)[-1].removesuffix(".json"))
+    return bool(match) and name.removesuffix(".json")[-3] == "."
 
 
 def _chunks(data: bytes, size: int) -> list[bytes]:

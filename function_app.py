@@ -1,0 +1,207 @@
+"""The Azure Functions entry point: triggers and bindings only. The work is in sync_core, imported when a function runs,
+so a missing setting or a broken dependency shows in /health instead of hiding every function of the app."""
+
+import functools
+import json
+import logging
+import os
+import re
+import typing
+
+import azure.functions as func
+
+log = logging.getLogger("function_app")
+
+RUNS_QUEUE = "leadpier-sync-runs"
+STORAGE = "AzureWebJobsStorage"
+DEFAULT_SCHEDULE = "0 */10 * * * *"
+
+# -- the two settings the host needs when it loads the app: read now, never raising --------------------------
+
+_FIELDS = ((0, 59, {}), (0, 59, {}), (0, 23, {}), (1, 31, {}),
+           (1, 12, {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}),
+           (0, 6, {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}))
+_PART = re.compile(r"(\*|\w+(?:-\w+)?)(?:/(\d+))?")
+
+
+def _is_ncrontab(expression: str) -> bool:
+    """A light check of a 6-field NCRONTAB (seconds first); sync_core.schedule checks it fully for /health."""
+    fields = expression.split()
+    if len(fields) != 6:
+        return False
+    for text, (low, high, names) in zip(fields, _FIELDS):
+        for part in text.split(","):
+            match = _PART.fullmatch(part)
+            if not match or (match[2] is not None and int(match[2]) == 0):
+                return False
+            if match[1] != "*":
+                for bound in match[1].split("-"):
+                    value = names.get(bound.upper(), int(bound) if bound.isdigit() else None)
+                    if value is None or not low <= value <= high:
+                        return False
+    return True
+
+
+def _setting(name: str, default: str, valid: typing.Callable[[str], bool]) -> typing.Tuple[str, typing.Optional[str]]:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default, None
+    if valid(raw.strip()):
+        return raw.strip(), None
+    problem = f"{name} {raw.strip()[:60]!r} is invalid; the host uses the default {default!r}"
+    log.warning(problem)
+    return default, problem
+
+
+SYNC_SCHEDULE, _schedule_problem = _setting("SYNC_SCHEDULE", DEFAULT_SCHEDULE, _is_ncrontab)
+_startup_text, _startup_problem = _setting(
+    "SYNC_RUN_ON_STARTUP", "false", lambda v: v.lower() in ("true", "false", "1", "0", "yes", "no")
+)
+SYNC_RUN_ON_STARTUP = _startup_text.lower() in ("true", "1", "yes")
+HOST_PROBLEMS = [p for p in (_schedule_problem, _startup_problem) if p]
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+# -- plumbing shared by the handlers --------------------------------------------------------------------------
+
+
+def _http_answer(answer: typing.Any) -> func.HttpResponse:
+    """sync_core.api.ApiResponse (status, body, mimetype, headers) as the host's response."""
+    if isinstance(answer, func.HttpResponse):
+        return answer
+    # Content-Type spelled out as the host will send it (the library adds the charset to text/* only).
+    content_type = f"{answer.mimetype}; charset=utf-8" if answer.mimetype.startswith("text/") else answer.mimetype
+    return func.HttpResponse(answer.body, status_code=answer.status_code,
+                             headers={"Content-Type": content_type, **answer.headers},
+                             mimetype=answer.mimetype, charset="utf-8")
+
+
+def _json_errors(handler: typing.Callable[..., typing.Any]) -> typing.Callable[..., func.HttpResponse]:
+    """An unexpected exception becomes a JSON 500 with the invocation id; the traceback goes to the log only."""
+
+    @functools.wraps(handler)  # keeps the signature: the worker matches binding names to parameters
+    def guarded(*args: typing.Any, **kwargs: typing.Any) -> func.HttpResponse:
+        context = kwargs.get("context")
+        invocation_id = getattr(context, "invocation_id", None)
+        try:
+            return _http_answer(handler(*args, **kwargs))
+        except Exception:
+            log.exception("%s failed with an unexpected error (invocation %s)", handler.__name__, invocation_id)
+            body = {"error": f"{handler.__name__} failed unexpectedly; the app's log has the details under this invocation id",
+                    "invocation_id": invocation_id}
+            return func.HttpResponse(json.dumps(body), status_code=500, mimetype="application/json", charset="utf-8")
+
+    return guarded
+
+
+def _carry_invocation(context: func.Context) -> typing.Callable[[], None]:
+    """For threads a run starts: their log lines stay with this invocation in Application Insights."""
+    invocation_id = context.invocation_id
+
+    def init() -> None:
+        context.thread_local_storage.invocation_id = invocation_id
+
+    return init
+
+
+# -- the runs ----------------------------------------------------------------------------------------------------
+
+
+@app.timer_trigger(arg_name="timer", schedule=SYNC_SCHEDULE, run_on_startup=SYNC_RUN_ON_STARTUP, use_monitor=True)
+def sync_timer(timer: func.TimerRequest, context: func.Context) -> None:
+    from sync_core import api
+
+    api.run_from_timer(timer.schedule_status, past_due=timer.past_due, thread_init=_carry_invocation(context))
+
+
+@app.queue_trigger(arg_name="message", queue_name=RUNS_QUEUE, connection=STORAGE)
+def sync_worker(message: func.QueueMessage, context: func.Context) -> None:
+    # A failed run is recorded, not raised; LockBusy is raised, so the host delivers the message again.
+    from sync_core import api
+
+    api.run_queued(message.get_body(), dequeue_count=message.dequeue_count, thread_init=_carry_invocation(context))
+
+
+# -- HTTP --------------------------------------------------------------------------------------------------------
+
+
+@app.route(route="{ignored:maxlength(0)?}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@_json_errors
+def service_info(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    from sync_core import api
+
+    return api.service_info()
+
+
+@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@_json_errors
+def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    try:
+        from sync_core.health import health as check
+    except Exception as exc:  # a broken deployment: say so here rather than nowhere
+        log.exception("sync_core could not be imported")
+        body = {"status": "unhealthy", "reason": f"the app's code could not be loaded: {type(exc).__name__}: {exc}"}
+        return func.HttpResponse(json.dumps(body), status_code=503, mimetype="application/json", charset="utf-8")
+    return check(host_schedule=SYNC_SCHEDULE, host_run_on_startup=SYNC_RUN_ON_STARTUP, host_problems=HOST_PROBLEMS)
+
+
+@app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@_json_errors
+def status(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    from sync_core import api
+
+    return api.status(os.environ)
+
+
+@app.route(route="runs/{run_id?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@_json_errors
+def runs(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    from sync_core import api
+
+    return api.runs(req.params, req.route_params.get("run_id"))
+
+
+@app.route(route="logs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@_json_errors
+def logs(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    from sync_core import api
+
+    return api.logs(req.params)
+
+
+@app.route(route="logs/download", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@_json_errors
+def logs_download(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    from sync_core import api
+
+    return api.logs_download(req.params)
+
+
+@app.route(route="trigger", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@app.queue_output(arg_name="queued_runs", queue_name=RUNS_QUEUE, connection=STORAGE)
+@_json_errors
+def trigger(req: func.HttpRequest, queued_runs: func.Out[typing.List[str]], context: func.Context) -> func.HttpResponse:
+    # The run is done by sync_worker, never in a thread left behind after this response.
+    from sync_core import api
+
+    answer = api.trigger(req.get_body())
+    if answer.queue_messages:
+        queued_runs.set(answer.queue_messages)
+    return answer
+
+
+@app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@_json_errors
+def openapi(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    from sync_core.openapi import openapi_document
+
+    return func.HttpResponse(json.dumps(openapi_document()), mimetype="application/json", charset="utf-8")
+
+
+@app.route(route="docs", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@_json_errors
+def docs(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    from sync_core.openapi import docs_page
+
+    return func.HttpResponse(docs_page(), mimetype="text/html", charset="utf-8")

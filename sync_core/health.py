@@ -1,0 +1,267 @@
+"""GET /health: settings, storage reachability, staleness of the last success, the poison queue; bounded in time."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .api import POISON_QUEUE, ApiResponse, timer_enabled
+from .errors import SettingsError, SyncError
+from .records import JobStats, utcnow
+from .schedule import DEFAULT_SCHEDULE, interval
+from .settings import Settings, StorageTarget, load_settings, load_storage_target, read_environment
+from .store import StateStore
+
+log = logging.getLogger(__name__)
+
+STORAGE_TIMEOUT_S = 5  # per request, no retries: /health answers within 10 s whatever storage does
+CHECKS_DEADLINE_S = 8  # storage and queue checks run side by side; one still going by then counts as timed out
+STALE_AFTER_INTERVALS = 3
+PROCESS_STARTED = utcnow()  # with no success yet, staleness counts from when this instance started
+
+CheckState = Literal["ok", "warning", "error", "skipped"]
+
+
+class SettingsCheck(BaseModel):
+    status: CheckState
+    detail: str
+
+
+class StorageCheck(BaseModel):
+    status: CheckState
+    detail: str
+    target: str | None = Field(None, description="the state container, without any key")
+
+
+class LastSuccessCheck(BaseModel):
+    status: CheckState
+    detail: str
+    finished_at: str | None = Field(None, description="ISO 8601 in SYNC_TIMEZONE")
+    age_seconds: int | None = None
+    stale_after_seconds: int | None = Field(None, description="three schedule intervals")
+
+
+class PoisonQueueCheck(BaseModel):
+    status: CheckState
+    detail: str
+    queue: str = POISON_QUEUE
+    messages: int | None = None
+
+
+class TimerCheck(BaseModel):
+    status: CheckState
+    schedule: str = Field(description="the NCRONTAB the host runs the timer on")
+    run_on_startup: bool
+    problems: list[str] = Field(default_factory=list, description="settings the host could not use at load time")
+
+
+class HealthChecks(BaseModel):
+    settings: SettingsCheck
+    storage: StorageCheck
+    last_success: LastSuccessCheck
+    poison_queue: PoisonQueueCheck
+    timer: TimerCheck
+
+
+class HealthDocument(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    scheduler_running: bool
+    timestamp: str = Field(description="ISO 8601 with offset, in SYNC_TIMEZONE")
+    version: str
+    reason: str | None = Field(None, description="why the status is not healthy")
+    checks: HealthChecks
+
+
+def health(
+    *,
+    host_schedule: str = DEFAULT_SCHEDULE,
+    host_run_on_startup: bool = False,
+    host_problems: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> ApiResponse:
+    """200 healthy or degraded, 503 unhealthy with the reason; `host_*`: what function_app.py gave the host at load."""
+    now = now or utcnow()
+    env = read_environment(environ)
+    settings: Settings | None = None
+    target: StorageTarget | None = None
+    try:
+        settings = load_settings(env)
+        target = settings.storage
+        settings_check = SettingsCheck(status="ok", detail="all settings are present and valid")
+    except SettingsError as exc:
+        settings_check = SettingsCheck(status="error", detail=str(exc))
+        try:
+            target = load_storage_target(env)
+        except SettingsError:
+            target = None
+
+    storage_check, stats = _bounded_checks(target, env)
+    scheduler_running = timer_enabled(env)
+    schedule = settings.schedule if settings else host_schedule
+    last_success = _staleness(stats, schedule, now, settings, scheduler_running, env)
+    poison_check = storage_check[1]
+    storage = storage_check[0]
+    timer = TimerCheck(
+        status="warning" if host_problems else "ok",
+        schedule=host_schedule,
+        run_on_startup=host_run_on_startup,
+        problems=list(host_problems or []),
+    )
+
+    problems = [c.detail for c in (settings_check, storage) if c.status == "error"]
+    warnings = [c.detail for c in (last_success, poison_check) if c.status in ("warning", "error")]
+    warnings += timer.problems
+    if problems:
+        overall, reason = "unhealthy", "; ".join(problems)
+    elif warnings:
+        overall, reason = "degraded", "; ".join(warnings)
+    else:
+        overall, reason = "healthy", None
+    document = HealthDocument(
+        status=overall,
+        scheduler_running=scheduler_running,
+        timestamp=now.astimezone(_zone(settings, env)).isoformat(timespec="seconds"),
+        version=__version__,
+        reason=reason,
+        checks=HealthChecks(
+            settings=settings_check, storage=storage, last_success=last_success,
+            poison_queue=poison_check, timer=timer,
+        ),
+    )
+    if overall == "unhealthy":
+        log.warning("/health: unhealthy: %s", reason)
+    return ApiResponse.json(503 if overall == "unhealthy" else 200, document)
+
+
+def _zone(settings: Settings | None, env: Mapping[str, str]) -> Any:
+    if settings:
+        return settings.timezone
+    try:
+        return ZoneInfo(env.get("SYNC_TIMEZONE") or "Asia/Kolkata")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Kolkata")
+
+
+def _bounded_checks(
+    target: StorageTarget | None, env: Mapping[str, str]
+) -> tuple[tuple[StorageCheck, PoisonQueueCheck], JobStats | None]:
+    """Storage and the poison queue side by side, each without retries, both within CHECKS_DEADLINE_S."""
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
+    try:
+        stats_future: Future[JobStats] | None = pool.submit(_read_stats, target) if target else None
+        poison_future: Future[int] = pool.submit(poison_messages, env)
+        end = time.monotonic() + CHECKS_DEADLINE_S
+        stats: JobStats | None = None
+        if target is None or stats_future is None:
+            storage = StorageCheck(status="error", detail="storage is not configured (see the settings check)")
+        else:
+            try:
+                stats = stats_future.result(timeout=max(0.1, end - time.monotonic()))
+                storage = StorageCheck(status="ok", detail="the state container answered", target=target.describe())
+            except TimeoutError:
+                storage = StorageCheck(status="error", detail=f"storage did not answer within {CHECKS_DEADLINE_S} s",
+                                       target=target.describe())
+            except SyncError as exc:
+                storage = StorageCheck(status="error", detail=str(exc), target=target.describe())
+            except Exception as exc:  # noqa: BLE001 - e.g. a credential that cannot get a token
+                storage = StorageCheck(status="error", detail=f"storage unreachable: {type(exc).__name__}",
+                                       target=target.describe())
+        try:
+            count = poison_future.result(timeout=max(0.1, end - time.monotonic()))
+            poison = PoisonQueueCheck(
+                status="warning" if count else "ok", messages=count,
+                detail=(f"{count} queued run(s) failed every delivery; inspect and clear {POISON_QUEUE}"
+                        if count else "no abandoned runs"),
+            )
+        except TimeoutError:
+            poison = PoisonQueueCheck(status="error", detail=f"the queue service did not answer within {CHECKS_DEADLINE_S} s")
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
+            poison = PoisonQueueCheck(status="error", detail=f"the poison queue could not be read: {_short(exc)}")
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a hung request must not hold the answer back
+    return (storage, poison), stats
+
+
+def _read_stats(target: StorageTarget) -> JobStats:
+    stats, _ = StateStore(target, timeout_s=STORAGE_TIMEOUT_S, retries=0).load_job_stats()
+    return stats
+
+
+def poison_messages(env: Mapping[str, str]) -> int:
+    """Messages in leadpier-sync-runs-poison on the host's storage (AzureWebJobsStorage); no queue yet is 0."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.queue import QueueClient
+
+    options: dict[str, Any] = {"connection_timeout": STORAGE_TIMEOUT_S, "read_timeout": STORAGE_TIMEOUT_S, "retry_total": 0}
+    conn = (env.get("AzureWebJobsStorage") or "").strip()
+    if conn:
+        client = QueueClient.from_connection_string(conn, POISON_QUEUE, **options)
+    else:
+        account = env.get("AzureWebJobsStorage__accountName")
+        url = env.get("AzureWebJobsStorage__queueServiceUri") or (
+            f"https://{account}.queue.core.windows.net" if account else None
+        )
+        if not url:
+            raise SettingsError("AzureWebJobsStorage is missing")
+        from .store import _credential
+
+        client = QueueClient(url.rstrip("/"), POISON_QUEUE, credential=_credential(env.get("AzureWebJobsStorage__clientId")),
+                             **options)
+    with client:
+        try:
+            return int(client.get_queue_properties().approximate_message_count or 0)
+        except ResourceNotFoundError:
+            return 0
+
+
+def _short(exc: Exception) -> str:
+    """The error's kind and status code only: SDK messages can carry request URLs."""
+    code = getattr(exc, "status_code", None)
+    return f"{type(exc).__name__}{f' (HTTP {code})' if code else ''}"
+
+
+def _staleness(
+    stats: JobStats | None,
+    schedule: str,
+    now: datetime,
+    settings: Settings | None,
+    scheduler_running: bool,
+    env: Mapping[str, str],
+) -> LastSuccessCheck:
+    tz = _zone(settings, env)
+    if stats is None:
+        return LastSuccessCheck(status="skipped", detail="unknown: storage could not be read")
+    try:
+        limit = STALE_AFTER_INTERVALS * interval(schedule, now)
+    except Exception:  # noqa: BLE001 - an invalid schedule is reported by the settings check
+        limit = STALE_AFTER_INTERVALS * timedelta(minutes=10)
+    finished = stats.last_success_at
+    shown = finished.astimezone(tz).isoformat(timespec="seconds") if finished else None
+    age = int((now - finished).total_seconds()) if finished else None
+    base = {"finished_at": shown, "age_seconds": age, "stale_after_seconds": int(limit.total_seconds())}
+    if not scheduler_running:
+        return LastSuccessCheck(status="skipped", detail="the timer is disabled; no runs are expected", **base)
+    if finished is not None:
+        if now - finished > limit:
+            return LastSuccessCheck(status="warning", detail=f"the last successful run finished {_ago(now - finished)} ago, "
+                                    f"more than {STALE_AFTER_INTERVALS} schedule intervals", **base)
+        return LastSuccessCheck(status="ok", detail=f"the last successful run finished {_ago(now - finished)} ago", **base)
+    # None yet: count from the earliest sign of life (this instance's start, or a run already recorded).
+    since = min([PROCESS_STARTED, *([stats.last_execution.timestamp] if stats.last_execution else [])])
+    if now - since > limit:
+        return LastSuccessCheck(status="warning", detail=f"no successful run yet after {_ago(now - since)}", **base)
+    return LastSuccessCheck(status="ok", detail="no successful run yet; the app started recently", **base)
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

@@ -1,0 +1,157 @@
+"""GET /openapi.json and /docs: the OpenAPI 3 description of every route, generated from the pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from . import SERVICE_NAME, __version__
+from .api import (
+    AlreadyRunning,
+    ErrorBody,
+    LogDownloadQuery,
+    LogsQuery,
+    LogTail,
+    RunList,
+    RunsQuery,
+    ServiceInfo,
+    TriggerAccepted,
+    TriggerBody,
+)
+from .health import HealthDocument
+from .records import RunRecord
+from .status import StatusDocument
+
+REF = "#/components/schemas/{model}"
+KEY_SCHEME = "functionKey"
+SWAGGER_UI_VERSION = "5.17.14"
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """Query parameters straight from the request model's own schema."""
+    schema = model.model_json_schema()
+    parameters = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        if "anyOf" in prop:  # `X | None`: in a query, absent is the None
+            prop = next(p for p in prop["anyOf"] if p.get("type") != "null") | {
+                k: v for k, v in prop.items() if k != "anyOf"
+            }
+        parameters.append({"name": name, "in": "query", "required": False, "description": description, "schema": prop})
+    return parameters
+
+
+def _operation(
+    operation_id: str, summary: str, responses: dict[str, Any], *, protected: bool, **extra: Any
+) -> dict[str, Any]:
+    operation = {"operationId": operation_id, "summary": summary, "responses": responses, **extra}
+    if protected:
+        operation["security"] = [{KEY_SCHEME: []}]
+        operation["responses"].setdefault("401", {"description": "missing or wrong function key"})
+    else:
+        operation["security"] = []
+    return operation
+
+
+def openapi_document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [
+        ServiceInfo, HealthDocument, StatusDocument, RunList, RunRecord, LogTail,
+        TriggerAccepted, AlreadyRunning, ErrorBody, TriggerBody,
+    ]
+    _, definitions = models_json_schema(
+        [(m, "validation" if m is TriggerBody else "serialization") for m in models], ref_template=REF
+    )
+    bad = _json(ErrorBody, "bad input: what is wrong and what is allowed")
+    unavailable = _json(ErrorBody, "settings are missing or invalid, or storage is unreachable")
+    failed = _json(ErrorBody, "unexpected failure, with the invocation id to look up")
+    paths = {
+        "/": {"get": _operation("service_info", "Service, version, status and endpoints",
+                                {"200": _json(ServiceInfo, "the service")}, protected=False)},
+        "/health": {"get": _operation("health", "Liveness and readiness", {
+            "200": _json(HealthDocument, "healthy or degraded"),
+            "503": _json(HealthDocument, "unhealthy, with the reason"),
+        }, protected=False)},
+        "/status": {"get": _operation("status", "Scheduler and job statistics", {
+            "200": _json(StatusDocument, "the status"), "503": unavailable, "500": failed,
+        }, protected=True)},
+        "/runs": {"get": _operation("runs", "Run history, newest first", {
+            "200": _json(RunList, "the most recent runs (a backfill's days are folded into it)"),
+            "400": bad, "503": unavailable, "500": failed,
+        }, protected=True, parameters=_query(RunsQuery))},
+        "/runs/{run_id}": {"get": _operation("run", "One run", {
+            "200": _json(RunRecord, "the run record"), "400": bad,
+            "404": _json(ErrorBody, "no such run"), "503": unavailable, "500": failed,
+        }, protected=True, parameters=[{
+            "name": "run_id", "in": "path", "required": True,
+            "description": "e.g. 20260213T180335123Z-1a2b3c, or ...-1a2b3c.01 for one day of a backfill",
+            "schema": {"type": "string", "pattern": r"^\d{8}T\d{9}Z-[0-9a-f]{6}(\.\d{2})?$"},
+        }])},
+        "/logs": {"get": _operation("logs", "Recent lines of a day's log", {
+            "200": _json(LogTail, "the last lines (an empty list and a message when there is no log)"),
+            "400": bad, "503": unavailable, "500": failed,
+        }, protected=True, parameters=_query(LogsQuery))},
+        "/logs/download": {"get": _operation("logs_download", "The day's log as a text file", {
+            "200": {"description": "the log", "content": {"text/plain": {"schema": {"type": "string"}}},
+                    "headers": {"Content-Disposition": {"schema": {"type": "string"},
+                                "description": 'attachment; filename="scheduler_YYYYMMDD.log"'}}},
+            "400": bad, "404": _json(ErrorBody, "no log for that day"), "503": unavailable, "500": failed,
+        }, protected=True, parameters=_query(LogDownloadQuery))},
+        "/trigger": {"post": _operation("trigger", "Start a run now, one day, or a range (one run per day)", {
+            "202": _json(TriggerAccepted, "queued; GET /runs/{run_id} follows it"),
+            "400": bad, "409": _json(AlreadyRunning, "a plain run while another run holds the lock"),
+            "503": unavailable, "500": failed,
+        }, protected=True, requestBody={"required": False, "content": {"application/json": {"schema": _ref(TriggerBody)}}})},
+        "/openapi.json": {"get": _operation("openapi", "This document", {
+            "200": {"description": "OpenAPI 3", "content": {"application/json": {"schema": {"type": "object"}}}},
+        }, protected=False)},
+        "/docs": {"get": _operation("docs", "Swagger UI over /openapi.json", {
+            "200": {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
+        }, protected=False)},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": SERVICE_NAME,
+            "version": __version__,
+            "description": "Keeps the LE reporting system fed with LeadPier source statistics. "
+                           "Protected routes take the function key in the x-functions-key header.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {KEY_SCHEME: {"type": "apiKey", "in": "header", "name": "x-functions-key"}},
+        },
+    }
+
+
+def docs_page(spec_url: str = "/openapi.json") -> str:
+    """Swagger UI from the jsDelivr CDN, pinned, over the app's own document."""
+    base = f"https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}"
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>{SERVICE_NAME}: API</title>
+  <link rel="stylesheet" href="{base}/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="{base}/swagger-ui-bundle.js" crossorigin="anonymous"></script>
+  <script>
+    window.ui = SwaggerUIBundle({{url: "{spec_url}", dom_id: "#swagger-ui", persistAuthorization: true}});
+  </script>
+</body>
+</html>
+"""

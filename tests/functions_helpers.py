@@ -1,0 +1,119 @@
+"""Calling the app's functions the way the library documents: a fresh function_app, its indexed functions, stand-ins
+for the context and the queue output binding, and requests built with azure.functions' own types."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from azure.functions.decorators.function_app import Function
+from azure.functions.queue import QueueMessage
+from azure.functions.timer import TimerRequest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_function_app() -> Any:
+    """A fresh function_app module: app.get_functions() works once per app instance, and the import reads settings."""
+    name = f"function_app_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "function_app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+def indexed_functions(module: Any | None = None) -> dict[str, Function]:
+    module = module or load_function_app()
+    return {fn.get_function_name(): fn for fn in module.app.get_functions()}
+
+
+class RecordingLocal:
+    """Context.thread_local_storage: per-thread attributes, remembering which threads set what."""
+
+    def __init__(self, seen: list[tuple[str, str, Any]]) -> None:
+        self.__dict__["_seen"] = seen
+        self.__dict__["_local"] = threading.local()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._seen.append((threading.current_thread().name, name, value))
+        setattr(self._local, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_local"], name)
+
+
+class Context:
+    """The parts of func.Context this app uses."""
+
+    def __init__(self, function_name: str = "") -> None:
+        self.invocation_id = str(uuid.uuid4())
+        self.function_name = function_name
+        self.function_directory = str(REPO_ROOT)
+        self.thread_local_storage_seen: list[tuple[str, str, Any]] = []
+        self.thread_local_storage = RecordingLocal(self.thread_local_storage_seen)
+
+
+class Out:
+    """The queue output binding: what the function set, as func.Out holds it."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def set(self, value: Any) -> None:
+        self.value = value
+
+    def get(self) -> Any:
+        return self.value
+
+
+class App:
+    """One fresh function_app, with its functions callable as the host would call them."""
+
+    def __init__(self) -> None:
+        self.module = load_function_app()
+        self.functions = indexed_functions(self.module)
+
+    def user(self, name: str) -> Callable[..., Any]:
+        return self.functions[name].get_user_function()
+
+    def get(self, name: str, path: str, params: dict[str, str] | None = None,
+            route_params: dict[str, str] | None = None) -> func.HttpResponse:
+        request = func.HttpRequest("GET", f"http://localhost:7071{path}", params=params or {},
+                                   route_params=route_params or {}, body=b"")
+        return self.user(name)(req=request, context=Context(name))
+
+    def post_trigger(self, body: bytes | str | dict[str, Any] | None = None) -> tuple[func.HttpResponse, Out]:
+        if isinstance(body, dict):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        headers = {"Content-Type": "application/json"} if body else {}
+        request = func.HttpRequest("POST", "http://localhost:7071/trigger", headers=headers, body=body or b"")
+        out = Out()
+        response = self.user("trigger")(req=request, queued_runs=out, context=Context("trigger"))
+        return response, out
+
+    def work(self, message_body: str, dequeue_count: int = 1, context: Context | None = None) -> None:
+        message = QueueMessage(id=str(uuid.uuid4()), body=message_body, dequeue_count=dequeue_count)
+        self.user("sync_worker")(message=message, context=context or Context("sync_worker"))
+
+    def tick(self, schedule_status: dict[str, str] | None = None, past_due: bool = False,
+             context: Context | None = None) -> None:
+        timer = TimerRequest(past_due=past_due, schedule_status=schedule_status or {})
+        self.user("sync_timer")(timer=timer, context=context or Context("sync_timer"))
+
+
+def body(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())

@@ -1,0 +1,421 @@
+"""Every function of SPEC's table, called as the host calls it, against Azurite and the loopback LeadPier and LE."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from azure.storage.blob import ContainerClient
+
+from sandbox.data import generate_rows
+from sandbox.upstream import FakeLE, FakeLeadPier
+from sync_core.settings import load_storage_target
+from sync_core.store import StateStore
+from tests.functions_helpers import REPO_ROOT, App, Context, body
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def today() -> date:
+    return datetime.now(IST).date()
+
+
+@pytest.fixture
+def app(sync_env: dict[str, str], leadpier: FakeLeadPier) -> App:
+    for day in (today(), today() - timedelta(days=1)):
+        leadpier.set_rows(day, generate_rows(12, day))
+    return App()
+
+
+def blob_names(container: ContainerClient) -> list[str]:
+    if not container.exists():
+        return []
+    return sorted(b.name for b in container.list_blobs())
+
+
+def run_blobs(container: ContainerClient) -> list[str]:
+    return [n for n in blob_names(container) if n.startswith("runs/")]
+
+
+@pytest.fixture
+def held_lock(sync_env: dict[str, str]):
+    """Another run holding locks/sync.lock for the length of the test."""
+    lock = StateStore(load_storage_target(os.environ)).lock()
+    assert lock.try_acquire()
+    yield lock
+    lock.release()
+
+
+# -- GET / --------------------------------------------------------------------------------------------
+
+
+def test_service_info_names_the_service_and_its_endpoints(app: App) -> None:
+    response = app.get("service_info", "/")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    info = body(response)
+    assert info["service"] == "LeadPier Data Sync Service"
+    assert info["status"] == "running"
+    assert info["version"]
+    assert {"health", "status", "runs", "logs", "logs_download", "trigger", "openapi", "docs"} <= set(info["endpoints"])
+
+
+# -- POST /trigger and the queue worker ---------------------------------------------------------------
+
+
+def test_trigger_queues_a_run_that_the_worker_then_does_under_the_same_id(app: App, blob_container, le: FakeLE) -> None:
+    response, queued = app.post_trigger()
+    assert response.status_code == 202
+    accepted = body(response)
+    assert accepted["status"] == "triggered" and accepted["message"]
+    run_id = accepted["run_id"]
+    assert len(queued.get()) == 1 and json.loads(queued.get()[0])["run_id"] == run_id
+
+    shown = app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id})
+    assert shown.status_code == 200
+    assert body(shown)["status"] == "queued"
+    assert body(shown)["trigger"] == "manual"
+
+    app.work(queued.get()[0])
+
+    record = body(app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id}))
+    assert record["status"] == "success"
+    assert record["run_id"] == run_id
+    assert record["queued_at"] and record["started_at"]
+    assert le.received_days()
+    assert [n for n in run_blobs(blob_container) if run_id in n] == [f"runs/{run_id[:8]}/{run_id}.json"]
+    listed = body(app.get("runs", "/runs"))
+    assert [r["run_id"] for r in listed["runs"]].count(run_id) == 1
+
+
+def test_a_redelivered_message_updates_the_same_record(app: App, blob_container) -> None:
+    _, queued = app.post_trigger({"date": today().isoformat()})
+    message = queued.get()[0]
+    app.work(message, dequeue_count=1)
+    app.work(message, dequeue_count=2)
+    run_id = json.loads(message)["run_id"]
+    assert len([n for n in run_blobs(blob_container) if run_id in n]) == 1
+    assert body(app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id}))["status"] == "success"
+
+
+def test_a_plain_trigger_while_a_run_holds_the_lock_is_refused(app: App, held_lock, blob_container) -> None:
+    before = blob_names(blob_container)
+    response, queued = app.post_trigger()
+    assert response.status_code == 409
+    assert body(response)["status"] == "already_running"
+    assert body(response)["message"]
+    assert queued.get() is None
+    assert blob_names(blob_container) == before
+
+
+def test_a_backfill_is_queued_as_one_message_per_day_under_one_parent(app: App, held_lock) -> None:
+    first = today() - timedelta(days=4)
+    response, queued = app.post_trigger({"from": first.isoformat(), "to": (first + timedelta(days=2)).isoformat()})
+    assert response.status_code == 202  # a backfill is queued even while a run holds the lock
+    parent = body(response)["run_id"]
+    messages = [json.loads(m) for m in queued.get()]
+    assert [m["dates"] for m in messages] == [[(first + timedelta(days=i)).isoformat()] for i in range(3)]
+    assert {m["parent_run_id"] for m in messages} == {parent}
+    assert [m["run_id"] for m in messages] == body(response)["child_run_ids"]
+    record = body(app.get("runs", f"/runs/{parent}", route_params={"run_id": parent}))
+    assert record["status"] == "queued"
+    assert record["report_dates"] == [(first + timedelta(days=i)).isoformat() for i in range(3)]
+
+
+def test_a_backfill_parent_shows_its_days_folded_in(app: App, leadpier: FakeLeadPier) -> None:
+    first = today() - timedelta(days=3)
+    for i in range(2):
+        leadpier.set_rows(first + timedelta(days=i), generate_rows(8, first + timedelta(days=i), seed=i))
+    response, queued = app.post_trigger({"from": first.isoformat(), "to": (first + timedelta(days=1)).isoformat()})
+    parent = body(response)["run_id"]
+    app.work(queued.get()[0])
+    halfway = body(app.get("runs", f"/runs/{parent}", route_params={"run_id": parent}))
+    assert halfway["status"] == "running"
+    app.work(queued.get()[1])
+    done = body(app.get("runs", f"/runs/{parent}", route_params={"run_id": parent}))
+    assert done["status"] == "success"
+    assert done["fetched_rows"] == 16
+    listed = body(app.get("runs", "/runs"))
+    assert [r["run_id"] for r in listed["runs"]] == [parent]  # the days are inside their parent
+    assert listed["count"] == 1
+
+
+def test_a_queued_day_that_cannot_get_the_lock_is_raised_for_redelivery(
+    app: App, held_lock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sync_core.api
+
+    monkeypatch.setattr(sync_core.api, "BACKFILL_LOCK_WAIT_S", 0.5)  # the real wait is two minutes
+    _, queued = app.post_trigger({"date": today().isoformat()})
+    run_id = json.loads(queued.get()[0])["run_id"]
+    from sync_core.errors import LockBusy
+
+    with pytest.raises(LockBusy):
+        app.work(queued.get()[0], dequeue_count=1)
+    assert body(app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id}))["status"] == "queued"
+    with pytest.raises(LockBusy):
+        app.work(queued.get()[0], dequeue_count=3)
+    last = body(app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id}))
+    assert last["status"] == "failed"
+    assert "poison" in last["error"]
+
+
+def test_a_plain_queued_run_that_finds_the_lock_taken_is_recorded_skipped(app: App) -> None:
+    _, queued = app.post_trigger()
+    run_id = json.loads(queued.get()[0])["run_id"]
+    lock = StateStore(load_storage_target(os.environ)).lock()
+    assert lock.try_acquire()
+    try:
+        app.work(queued.get()[0])
+    finally:
+        lock.release()
+    record = body(app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id}))
+    assert record["status"] == "skipped"
+
+
+def test_a_failed_run_is_recorded_not_raised(app: App, le: FakeLE) -> None:
+    le.stop()  # LE refuses every connection
+    _, queued = app.post_trigger({"date": today().isoformat()})
+    app.work(queued.get()[0])
+    run_id = json.loads(queued.get()[0])["run_id"]
+    record = body(app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id}))
+    assert record["status"] == "failed"
+    assert record["error"] and "Traceback" not in record["error"]
+
+
+def test_threads_a_run_starts_carry_the_invocation_id(
+    app: App, leadpier: FakeLeadPier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADPIER_PAGE_SIZE", "5")  # several pages: fetched by a thread pool
+    leadpier.set_rows(today(), generate_rows(23, today()))
+    _, queued = app.post_trigger({"date": today().isoformat()})
+    context = Context("sync_worker")
+    app.work(queued.get()[0], context=context)
+    page_threads = {t for t, name, value in context.thread_local_storage_seen
+                    if name == "invocation_id" and value == context.invocation_id}
+    assert any(t.startswith("leadpier-page") for t in page_threads)
+
+
+# -- POST /trigger: bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_body, says", [
+    (b"{not json", "not JSON"),
+    (b"[1, 2]", "JSON object"),
+    ({"date": "2026-13-45"}, "date"),
+    ({"date": "13/02/2026"}, "YYYY-MM-DD"),
+    ({"date": "20260213"}, "YYYY-MM-DD"),
+    ({"from": "2026-01-01", "to": "2026-02-15"}, "31"),
+    ({"from": "2026-01-10", "to": "2026-01-01"}, "before"),
+    ({"from": "2026-01-01"}, "go together"),
+    ({"date": "2026-01-01", "from": "2026-01-01", "to": "2026-01-02"}, "not both"),
+    ({"day": "2026-01-01"}, "unknown field"),
+    ({"date": "2999-01-01"}, "after today"),
+])
+def test_bad_trigger_bodies_get_400_and_change_nothing(app: App, blob_container, bad_body, says: str) -> None:
+    before = blob_names(blob_container)
+    response, queued = app.post_trigger(bad_body)
+    assert response.status_code == 400
+    assert response.mimetype == "application/json"
+    assert says in body(response)["error"]
+    assert queued.get() is None
+    assert blob_names(blob_container) == before
+
+
+# -- GET /runs ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", ["0", "-5", "abc", "101", "100000", "2.5"])
+def test_a_runs_limit_out_of_range_gets_400(app: App, limit: str) -> None:
+    response = app.get("runs", "/runs", params={"limit": limit})
+    assert response.status_code == 400
+    assert "1 to 100" in body(response)["error"]
+
+
+@pytest.mark.parametrize("run_id", ["nope", "20260213T180335123Z", "20260213T180335123Z-XYZXYZ", "../source.json",
+                                    "20260213T180335123Z-1a2b3c.1"])
+def test_a_malformed_run_id_gets_400(app: App, run_id: str, blob_container) -> None:
+    response = app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id})
+    assert response.status_code == 400
+    assert "run id" in body(response)["error"]
+    assert blob_names(blob_container) == []
+
+
+def test_an_unknown_run_gets_404(app: App) -> None:
+    run_id = "20260213T180335123Z-1a2b3c"
+    response = app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id})
+    assert response.status_code == 404
+    assert run_id in body(response)["error"]
+
+
+def test_runs_are_listed_newest_first_up_to_the_limit(app: App) -> None:
+    ids = []
+    for _ in range(3):
+        response, queued = app.post_trigger({"date": today().isoformat()})
+        ids.append(body(response)["run_id"])
+    listed = body(app.get("runs", "/runs", params={"limit": "2"}))
+    assert listed["count"] == 2
+    assert [r["run_id"] for r in listed["runs"]] == ids[::-1][:2]
+    assert body(app.get("runs", "/runs"))["count"] == 3
+
+
+# -- the timer ------------------------------------------------------------------------------------------
+
+
+def test_the_timer_runs_with_trigger_timer_and_keeps_its_schedule_status(app: App, caplog) -> None:
+    upcoming = (datetime.now(timezone.utc) + timedelta(minutes=7)).replace(microsecond=0)
+    status = {"Last": "2026-02-13T17:50:00+00:00", "Next": upcoming.isoformat(), "LastUpdated": "2026-02-13T17:50:00+00:00"}
+    with caplog.at_level("WARNING"):
+        app.tick(status, past_due=True)
+    assert any("past due" in r.getMessage() for r in caplog.records)
+    listed = body(app.get("runs", "/runs"))
+    assert listed["runs"][0]["trigger"] == "timer"
+    assert listed["runs"][0]["status"] == "success"
+    shown = body(app.get("status", "/status"))
+    expected = upcoming.astimezone(IST)
+    assert shown["scheduler"]["next_run"] == f"{expected:%Y-%m-%d %H:%M:%S} IST"
+    assert shown["last_execution"]["status"] == "success"
+
+
+# -- GET /status ----------------------------------------------------------------------------------------
+
+
+def test_status_before_any_run(app: App) -> None:
+    response = app.get("status", "/status")
+    assert response.status_code == 200
+    shown = body(response)
+    assert shown["scheduler"] == {"running": True, "schedule": "0 */10 * * * *", "timezone": "Asia/Kolkata",
+                                  "next_run": shown["scheduler"]["next_run"]}
+    assert shown["scheduler"]["next_run"].endswith(" IST")
+    assert shown["job_statistics"]["success_rate"] == "N/A"
+    assert shown["last_execution"] is None
+
+
+def test_status_with_the_timer_disabled(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AzureWebJobs.sync_timer.Disabled", "true")
+    assert body(app.get("status", "/status"))["scheduler"]["running"] is False
+
+
+def test_status_with_a_missing_setting_is_503_naming_it(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LE_API_URL")
+    response = app.get("status", "/status")
+    assert response.status_code == 503
+    assert "LE_API_URL" in body(response)["error"]
+
+
+# -- GET /logs, /logs/download ----------------------------------------------------------------------------
+
+
+def test_logs_before_any_run_are_empty_with_a_message(app: App) -> None:
+    response = app.get("logs", "/logs")
+    assert response.status_code == 200
+    shown = body(response)
+    assert shown["logs"] == [] and shown["message"]
+    assert shown["log_file"] == f"logs/scheduler_{today():%Y%m%d}.log"
+
+
+def test_logs_show_the_last_lines_of_the_day(app: App) -> None:
+    _, queued = app.post_trigger({"date": today().isoformat()})
+    app.work(queued.get()[0])
+    shown = body(app.get("logs", "/logs", params={"lines": "2", "date": today().isoformat()}))
+    assert shown["showing"] == 2 and len(shown["logs"]) == 2
+    assert shown["total_lines"] > 2
+    assert " - sync_core." in shown["logs"][-1] and " - INFO - " in shown["logs"][-1]
+    assert shown["log_file"] == f"logs/scheduler_{today():%Y%m%d}.log"
+
+
+@pytest.mark.parametrize("lines", ["0", "-5", "abc", "100000", "1001", ""])
+def test_a_bad_lines_value_gets_400(app: App, lines: str, blob_container) -> None:
+    response = app.get("logs", "/logs", params={"lines": lines})
+    assert response.status_code == 400
+    assert "1 to 1000" in body(response)["error"]
+    assert blob_names(blob_container) == []
+
+
+@pytest.mark.parametrize("name, path", [("logs", "/logs"), ("logs_download", "/logs/download")])
+@pytest.mark.parametrize("day", ["2026-02-30", "13-02-2026", "yesterday", "2026-2-3", "1739404800"])
+def test_a_malformed_log_date_gets_400(app: App, name: str, path: str, day: str) -> None:
+    response = app.get(name, path, params={"date": day})
+    assert response.status_code == 400
+    assert "YYYY-MM-DD" in body(response)["error"]
+
+
+def test_the_day_log_downloads_as_a_text_file(app: App) -> None:
+    _, queued = app.post_trigger({"date": today().isoformat()})
+    app.work(queued.get()[0])
+    response = app.get("logs_download", "/logs/download", params={"date": today().isoformat()})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="scheduler_{today():%Y%m%d}.log"'
+    text = response.get_body().decode("utf-8")
+    assert "Run " in text and text.endswith("\n")
+
+
+def test_downloading_a_day_without_a_log_is_404(app: App) -> None:
+    response = app.get("logs_download", "/logs/download", params={"date": "2020-01-01"})
+    assert response.status_code == 404
+    assert "2020-01-01" in body(response)["error"]
+
+
+# -- failures inside a function, /openapi.json, /docs ---------------------------------------------------------
+
+
+def test_an_unexpected_failure_is_a_json_500_with_the_invocation_id(app: App) -> None:
+    context = Context("runs")
+    response = app.user("runs")(req=None, context=context)  # a request the function cannot read
+    assert response.status_code == 500
+    answer = body(response)
+    assert answer["invocation_id"] == context.invocation_id
+    assert answer["error"] and "Traceback" not in answer["error"]
+
+
+def test_openapi_and_docs_are_served(app: App) -> None:
+    spec = app.get("openapi", "/openapi.json")
+    assert spec.status_code == 200 and body(spec)["openapi"].startswith("3.")
+    page = app.get("docs", "/docs")
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    assert b"swagger-ui" in page.get_body() and b"/openapi.json" in page.get_body()
+
+
+# -- importing the app ---------------------------------------------------------------------------------------
+
+
+def test_the_app_imports_and_indexes_every_function_with_no_settings_at_all(tmp_path) -> None:
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import function_app\n"
+        "names = sorted(f.get_function_name() for f in function_app.app.get_functions())\n"
+        "print(','.join(names)); print('sync_core' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(REPO_ROOT)], env={"PATH": os.environ.get("PATH", "")},
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    names, imported_core = done.stdout.split()
+    assert names.split(",") == sorted(["sync_timer", "sync_worker", "service_info", "health", "status", "runs", "logs",
+                                       "logs_download", "trigger", "openapi", "docs"])
+    assert imported_core == "False"
+
+
+@pytest.mark.parametrize("schedule", ["every ten minutes", "*/10 * * * *", "99 * * * * *"])
+def test_an_invalid_schedule_falls_back_to_the_default_at_import(schedule: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNC_SCHEDULE", schedule)
+    monkeypatch.setenv("SYNC_RUN_ON_STARTUP", "maybe")
+    fresh = App()
+    timer = fresh.functions["sync_timer"].get_trigger()
+    assert timer.schedule == "0 */10 * * * *"
+    assert timer.run_on_startup is False
+    assert any("SYNC_SCHEDULE" in p for p in fresh.module.HOST_PROBLEMS)
+    assert any("SYNC_RUN_ON_STARTUP" in p for p in fresh.module.HOST_PROBLEMS)
+
+
+def test_a_valid_schedule_and_run_on_startup_reach_the_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNC_SCHEDULE", "0 0 */2 * * MON-FRI")
+    monkeypatch.setenv("SYNC_RUN_ON_STARTUP", "true")
+    timer = App().functions["sync_timer"].get_trigger()
+    assert timer.schedule == "0 0 */2 * * MON-FRI"
+    assert timer.run_on_startup is True
