@@ -63,9 +63,10 @@ def parse_campaign_code(source: object, domains: Mapping[str, str]) -> CampaignC
     text = source if isinstance(source, str) else ""
     match = _CODE.fullmatch(text.strip())
     if not match:
-        return UnmatchedCode(raw=str(source), reason="invalid_format")
+        return UnmatchedCode(raw=_raw_text(source), reason="invalid_format")
     month, day = int(match["month"]), int(match["day"])
-    if not (1 <= month <= 12 and 1 <= day <= 31):
+    # A send number past 9 digits is no real send (and int() refuses past 4300 digits).
+    if not (1 <= month <= 12 and 1 <= day <= 31) or len(match["send"]) > 9:
         return UnmatchedCode(raw=text, reason="invalid_format")
     code = match["domain"].lower()
     if code not in domains:
@@ -81,3 +82,13 @@ def parse_campaign_code(source: object, domains: Mapping[str, str]) -> CampaignC
         domain=domains[code],
         send_number=int(match["send"]),
     )
+
+
+def _raw_text(source: object) -> str:
+    """The source as text for samples; str() of an arbitrary object can raise (or refuse a huge int)."""
+    if isinstance(source, str):
+        return source
+    try:
+        return str(source)[:200]
+    except Exception:  # noqa: BLE001 - the parser never raises, whatever it is given
+        return f"<{type(source).__name__}>"

@@ -1,0 +1,341 @@
+"""The LeadPier client against the loopback stand-in: login, session reuse from source.json, paging, re-login."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from azure.storage.blob import ContainerClient
+from pydantic import SecretStr
+
+from sandbox.azurite import Azurite
+from sandbox.upstream import FakeLE, FakeLeadPier, InboundRequest, Reply, closed_port_url
+from sync_core.errors import LoginError, UpstreamError
+from sync_core.http import Caller, Deadline, new_session
+from sync_core.leadpier import LeadPierClient, token_expiry
+from sync_core.pipeline import RunRequest, run_sync
+from sync_core.records import LeadPierSession
+from sync_core.settings import StorageTarget
+from sync_core.store import StateStore
+
+USERNAME, PASSWORD = "sandbox-user", "sandbox-password"
+DAY = date(2026, 2, 13)
+UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
+
+
+def rows(n: int, prefix: str = "mta") -> list[dict[str, Any]]:
+    return [{"source": f"{prefix}_0213-lbe-e{i}", "visitors": i + 1} for i in range(n)]
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def make_jwt(claims: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'HS256'})}.{part(claims)}.c2ln"
+
+
+@pytest.fixture
+def store(azurite: Azurite, container_name: str) -> StateStore:
+    return StateStore(StorageTarget(connection_string=SecretStr(azurite.connection_string), container=container_name))
+
+
+def client(
+    server: FakeLeadPier, store: StateStore, *, page_size: int = 1000, ttl_minutes: int = 120,
+    concurrency: int = 4, password: str = PASSWORD,
+) -> LeadPierClient:  # fmt: skip
+    caller = Caller(new_session(), timeout_s=5, deadline=Deadline(60), backoff_initial_s=0.01, backoff_max_s=0.05)
+    return LeadPierClient(
+        base_url=server.url, username=USERNAME, password=password, user_agent=UA, page_size=page_size,
+        concurrency=concurrency, token_ttl=timedelta(minutes=ttl_minutes), caller=caller, sessions=store,
+    )  # fmt: skip
+
+
+def stored_session(container: ContainerClient) -> dict[str, Any]:
+    return dict(json.loads(container.download_blob("source.json").readall()))
+
+
+@pytest.fixture
+def custom_leadpier(request: pytest.FixtureRequest) -> Iterator[FakeLeadPier]:
+    with FakeLeadPier(username=USERNAME, password=PASSWORD, **request.param) as server:
+        yield server
+
+
+# --------------------------------------------------------------------------- paging
+
+
+def test_every_page_of_the_day_is_read(leadpier: FakeLeadPier, store: StateStore) -> None:
+    leadpier.set_rows(DAY, rows(180))
+
+    fetched = client(leadpier, store, page_size=50).fetch_day(DAY)
+
+    assert sorted(r["source"] for r in fetched) == sorted(r["source"] for r in rows(180))
+    bodies = [r["json"] for r in leadpier.stats_requests]
+    assert sorted(b["offset"] for b in bodies) == [0, 50, 100, 150]
+    assert all(
+        {k: b[k] for k in ("limit", "orderBy", "orderDirection", "periodFrom", "periodTo")}
+        == {"limit": 50, "orderBy": "source", "orderDirection": "DESC", "periodFrom": "2026-02-13", "periodTo": "2026-02-13"}
+        for b in bodies
+    )
+
+
+@pytest.mark.parametrize(("count", "pages"), [(0, 1), (49, 1), (50, 2), (150, 3), (151, 4)])
+def test_pages_stop_when_count_rows_are_read(leadpier: FakeLeadPier, store: StateStore, count: int, pages: int) -> None:
+    leadpier.set_rows(DAY, rows(count))
+
+    fetched = client(leadpier, store, page_size=50).fetch_day(DAY)
+
+    assert len(fetched) == count
+    assert len(leadpier.stats_requests) == pages - (1 if count == 50 else 0)
+
+
+def test_a_page_with_an_error_code_is_an_api_failure(leadpier: FakeLeadPier, store: StateStore) -> None:
+    leadpier.faults.add("stats", status=200, body={"errorCode": "INTERNAL_ERROR", "data": None})
+
+    with pytest.raises(UpstreamError, match="INTERNAL_ERROR"):
+        client(leadpier, store).fetch_day(DAY)
+
+
+def test_a_5xx_page_is_retried(leadpier: FakeLeadPier, store: StateStore) -> None:
+    leadpier.set_rows(DAY, rows(3))
+    leadpier.faults.add("stats", status=502, times=2)
+
+    assert len(client(leadpier, store).fetch_day(DAY)) == 3
+    assert [r["status"] for r in leadpier.stats_requests] == [502, 502, 200]
+
+
+def test_every_call_carries_the_dashboard_headers(leadpier: FakeLeadPier, store: StateStore) -> None:
+    leadpier.set_rows(DAY, rows(3))
+
+    client(leadpier, store).fetch_day(DAY)
+
+    assert [r["kind"] for r in leadpier.requests] == ["login", "stats"]
+    for request in leadpier.requests:
+        headers = request["headers"]
+        assert headers["origin"] == "https://dash.leadpier.com"
+        assert headers["referer"] == "https://dash.leadpier.com/"
+        assert headers["user-agent"] == UA
+        assert headers["accept"] == "application/json"
+        assert headers["content-type"] == "application/json"
+    assert leadpier.stats_requests[0]["headers"]["authorization"] == f"bearer {leadpier.issued_tokens[0]}"
+
+
+# --------------------------------------------------------------------------- login and the stored session
+
+
+def test_a_login_stores_the_session_in_source_json(
+    leadpier: FakeLeadPier, store: StateStore, blob_container: ContainerClient
+) -> None:
+    client(leadpier, store).ensure_token()
+
+    saved = stored_session(blob_container)
+    assert set(saved) == {"token", "last_login_time", "expires_at", "user_email", "user_name"}
+    assert saved["token"] == leadpier.issued_tokens[0]
+    assert (saved["user_email"], saved["user_name"]) == ("ops@example.com", "Ops Team")
+    assert datetime.fromisoformat(saved["last_login_time"]).tzinfo is not None
+
+
+def test_a_stored_token_is_reused_by_the_next_client(leadpier: FakeLeadPier, store: StateStore) -> None:
+    leadpier.set_rows(DAY, rows(2))
+    client(leadpier, store).fetch_day(DAY)
+
+    client(leadpier, store).fetch_day(DAY)
+
+    assert leadpier.logins == 1
+    assert [r["headers"]["authorization"] for r in leadpier.stats_requests] == [f"bearer {leadpier.issued_tokens[0]}"] * 2
+
+
+@pytest.mark.parametrize("custom_leadpier", [{"expiry_claim": "exp"}, {"expiry_claim": "expires"}], indirect=True)
+def test_the_expiry_is_the_jwts_own_claim(
+    custom_leadpier: FakeLeadPier, store: StateStore, blob_container: ContainerClient
+) -> None:
+    client(custom_leadpier, store, ttl_minutes=1).ensure_token()
+
+    claims = claims_of(custom_leadpier.issued_tokens[0])
+    expected = datetime.fromtimestamp(claims[custom_leadpier.expiry_claim], timezone.utc)
+    assert datetime.fromisoformat(stored_session(blob_container)["expires_at"]) == expected
+
+
+@pytest.mark.parametrize("custom_leadpier", [{"token_lifetime_s": None}], indirect=True)
+def test_without_an_expiry_claim_the_token_lives_the_configured_ttl(
+    custom_leadpier: FakeLeadPier, store: StateStore, blob_container: ContainerClient
+) -> None:
+    client(custom_leadpier, store, ttl_minutes=7).ensure_token()
+
+    saved = stored_session(blob_container)
+    lifetime = datetime.fromisoformat(saved["expires_at"]) - datetime.fromisoformat(saved["last_login_time"])
+    assert lifetime == timedelta(minutes=7)
+
+
+@pytest.mark.parametrize("custom_leadpier", [{"token_lifetime_s": 120}], indirect=True)
+def test_a_token_within_the_margin_of_its_expiry_is_not_reused(custom_leadpier: FakeLeadPier, store: StateStore) -> None:
+    client(custom_leadpier, store).ensure_token()
+
+    client(custom_leadpier, store).ensure_token()
+
+    assert custom_leadpier.logins == 2
+
+
+def test_an_expired_stored_session_means_a_new_login(
+    leadpier: FakeLeadPier, store: StateStore, blob_container: ContainerClient
+) -> None:
+    past = datetime.now(timezone.utc) - timedelta(hours=3)
+    store.save_session(LeadPierSession(token="old", last_login_time=past, expires_at=past + timedelta(hours=2)), None)
+
+    token = client(leadpier, store).ensure_token()
+
+    assert leadpier.logins == 1 and token == leadpier.issued_tokens[0]
+    assert stored_session(blob_container)["token"] == token
+
+
+def test_a_corrupt_source_json_means_a_new_login(
+    leadpier: FakeLeadPier, store: StateStore, blob_container: ContainerClient
+) -> None:
+    store.ensure_container()
+    blob_container.upload_blob("source.json", b"garbage", overwrite=True)
+
+    token = client(leadpier, store).ensure_token()
+
+    assert leadpier.logins == 1 and stored_session(blob_container)["token"] == token
+
+
+def test_a_wrong_password_is_a_login_error_that_does_not_show_it(leadpier: FakeLeadPier, store: StateStore) -> None:
+    with pytest.raises(LoginError) as caught:
+        client(leadpier, store, password="wrong-Secret-pw").ensure_token()
+
+    assert "INVALID_CREDENTIALS" in str(caught.value) and "wrong-Secret-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        (make_jwt({"exp": 1771000000}), datetime(2026, 2, 13, 16, 26, 40, tzinfo=timezone.utc)),
+        (make_jwt({"expires": 1771000000}), datetime(2026, 2, 13, 16, 26, 40, tzinfo=timezone.utc)),
+        (make_jwt({"exp": 1771000000000}), datetime(2026, 2, 13, 16, 26, 40, tzinfo=timezone.utc)),
+        (make_jwt({"expires": "2026-02-13T16:26:40Z"}), datetime(2026, 2, 13, 16, 26, 40, tzinfo=timezone.utc)),
+        (make_jwt({"sub": "x"}), None),
+        (make_jwt({"exp": True}), None),
+        (make_jwt({"exp": "soon"}), None),
+        ("not-a-jwt", None),
+        ("a.!!!.c", None),
+        ("a." + base64.urlsafe_b64encode(b"[1,2]").decode() + ".c", None),
+    ],
+)
+def test_the_jwt_expiry_is_read_from_exp_or_expires(token: str, expected: datetime | None) -> None:
+    assert token_expiry(token) == expected
+
+
+# --------------------------------------------------------------------------- re-login on 401/403
+
+
+class RevokingLeadPier(FakeLeadPier):
+    """Resets every session right after serving the first page, as a server-side logout would."""
+
+    def _answer(self, request: InboundRequest) -> Reply:
+        reply = super()._answer(request)
+        if request.path.endswith("/sources") and reply.status == 200 and request.json["offset"] == 0:
+            self.revoke_tokens()
+        return reply
+
+
+def test_a_session_revoked_between_pages_means_one_new_login_and_every_row(store: StateStore) -> None:
+    with RevokingLeadPier({DAY: rows(180)}, username=USERNAME, password=PASSWORD) as server:
+        fetched = client(server, store, page_size=50, concurrency=4).fetch_day(DAY)
+
+    assert len(fetched) == 180 and len({r["source"] for r in fetched}) == 180
+    assert server.logins == 2
+    assert [r["status"] for r in server.stats_requests].count(401) == 3  # pages 2 to 4 once each
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_token_mid_pagination_means_login_and_retry(
+    leadpier: FakeLeadPier, store: StateStore, blob_container: ContainerClient, status: int
+) -> None:
+    leadpier.set_rows(DAY, rows(180))
+    leadpier.faults.add("stats")  # the first page goes through
+    leadpier.faults.add("stats", status=status, body={"errorCode": "UNAUTHORIZED", "data": None})
+
+    fetched = client(leadpier, store, page_size=50, concurrency=1).fetch_day(DAY)
+
+    assert len(fetched) == 180
+    assert leadpier.logins == 2
+    assert [r["status"] for r in leadpier.stats_requests] == [200, status, 200, 200, 200]
+    assert stored_session(blob_container)["token"] == leadpier.issued_tokens[-1]
+
+
+def test_a_token_refused_by_the_server_though_stored_as_valid_is_replaced(
+    leadpier: FakeLeadPier, store: StateStore
+) -> None:
+    leadpier.set_rows(DAY, rows(2))
+    client(leadpier, store).ensure_token()
+    leadpier.revoke_tokens()
+
+    assert len(client(leadpier, store).fetch_day(DAY)) == 2
+    assert leadpier.logins == 2
+
+
+def test_two_relogins_per_call_are_allowed(leadpier: FakeLeadPier, store: StateStore) -> None:
+    leadpier.set_rows(DAY, rows(2))
+    leadpier.faults.add("stats", status=401, times=2)
+
+    assert len(client(leadpier, store).fetch_day(DAY)) == 2
+    assert leadpier.logins == 3
+
+
+def test_a_third_refusal_of_the_same_call_is_a_failure(leadpier: FakeLeadPier, store: StateStore) -> None:
+    leadpier.set_rows(DAY, rows(2))
+    leadpier.faults.add("stats", status=401, times=3)
+
+    with pytest.raises(UpstreamError, match="HTTP 401"):
+        client(leadpier, store).fetch_day(DAY)
+
+    assert leadpier.logins == 3  # the first login and two re-logins, no more
+    assert len(leadpier.stats_requests) == 3
+
+
+# --------------------------------------------------------------------------- through whole runs
+
+
+def test_the_second_run_reuses_the_token_of_the_first(
+    sync_env: dict[str, str], leadpier: FakeLeadPier, blob_container: ContainerClient
+) -> None:
+    first = run_sync(RunRequest(trigger="cli", dates=[DAY]))
+    second = run_sync(RunRequest(trigger="cli", dates=[DAY]))
+
+    assert (first.status, second.status) == ("success", "success")
+    assert leadpier.logins == 1
+    saved = stored_session(blob_container)
+    assert saved["token"] == leadpier.issued_tokens[0]
+    assert set(saved) == {"token", "last_login_time", "expires_at", "user_email", "user_name"}
+
+
+def test_runs_ignore_proxy_variables(
+    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, azurite: Azurite, leadpier: FakeLeadPier, le: FakeLE
+) -> None:
+    # Storage may go through a corporate proxy (the SDK honours NO_PROXY); LeadPier calls never do.
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string.replace("127.0.0.1", "localhost"))
+    proxy = closed_port_url()
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(name, proxy)
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    leadpier.set_rows(DAY, rows(3))
+
+    record = run_sync(RunRequest(trigger="cli", dates=[DAY]))
+
+    assert record.status == "success", record.error
+    assert leadpier.logins == 1 and len(le.puts) == 1
+
+
+def test_a_custom_user_agent_setting_is_sent(sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier) -> None:
+    monkeypatch.setenv("LEADPIER_USER_AGENT", "Chrome-like/1.0")
+
+    assert run_sync(RunRequest(trigger="cli", dates=[DAY])).status == "success"
+    assert {r["headers"]["user-agent"] for r in leadpier.requests} == {"Chrome-like/1.0"}
