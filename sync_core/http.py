@@ -116,7 +116,7 @@ class Caller:
         self.timeout_s = timeout_s
         self.deadline = deadline
         self.attempts = attempts
-        self._backoff = wait_exponential_jitter(initial=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s / 4)
+        self._backoff = wait_exponential_jitter(multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s / 4)
         self.calls = 0  # every HTTP request sent, retries included (for run records and the benchmark)
         self._calls_lock = threading.Lock()  # page fetches run in several threads
 
@@ -137,16 +137,22 @@ class Caller:
         *,
         what: str,
         json: Any = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """The response of the first attempt that is not retryable; UpstreamError once retries are spent."""
+        """The response of the first attempt that is not retryable; UpstreamError once retries are spent.
+
+        `content` is a body serialised already (the caller sets its content-type), sent as is on every attempt.
+        """
 
         def attempt() -> requests.Response:
             self.deadline.check(what)
             timeout = min(self.timeout_s, max(self.deadline.remaining(), 0.1))
             with self._calls_lock:
                 self.calls += 1
-            response = self.session.request(method, url, json=json, headers=dict(headers or {}), timeout=timeout)
+            response = self.session.request(
+                method, url, json=json, data=content, headers=dict(headers or {}), timeout=timeout
+            )
             if response.status_code in RETRYABLE_STATUS:
                 raise _RetryableAnswer(response)
             return response
