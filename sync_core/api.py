@@ -23,7 +23,7 @@ from pydantic import (
 
 from . import SERVICE_NAME, __version__
 from .errors import LockBusy, SettingsError, StorageError
-from .pipeline import BACKFILL_LOCK_WAIT_S, RunRequest, day_range, run_sync
+from .pipeline import BACKFILL_LOCK_WAIT_S, LE_ERRORS_KEPT, RunRequest, day_range, run_sync
 from .records import FINAL_STATUSES, SAMPLE_LIMIT, RunRecord, TimerStatus, is_run_id, new_run_id, utcnow
 from .settings import Settings, load_settings
 from .status import StatusDocument, status_document
@@ -37,7 +37,6 @@ MAX_DEQUEUE_COUNT = 3  # host.json extensions.queues.maxDequeueCount
 TIMER_DISABLED_SETTING = "AzureWebJobs.sync_timer.Disabled"
 MAX_LOG_LINES = 1000
 MAX_RUNS_LIMIT = 100
-LE_ERRORS_KEPT = 50
 
 JSON = "application/json"
 TEXT = "text/plain"
@@ -372,18 +371,17 @@ def logs(params: Mapping[str, str]) -> ApiResponse:
     query: LogsQuery = parse(LogsQuery, params)
     settings, store = _settings_and_store()
     day = query.date or utcnow().astimezone(settings.timezone).date()
-    text = store.read_log(day)
-    if text is None:
+    # The tail comes from ranged reads at the blob's end; the total from the count each run adds to job_stats.json.
+    log_file, shown = store.read_log_tail(day, query.lines)
+    if log_file is None:
         return ApiResponse.json(200, LogTail(
             log_file=log_blob_name(day), total_lines=0, showing=0, logs=[],
             message=f"No log for {day.isoformat()} yet: no run has finished that day (in {settings.timezone_name})",
         ))
-    lines = text.decode("utf-8", errors="replace").splitlines()
-    shown = lines[-query.lines:]
-    parts = store.log_parts(day)
-    return ApiResponse.json(200, LogTail(
-        log_file=parts[-1][0] if parts else log_blob_name(day), total_lines=len(lines), showing=len(shown), logs=shown,
-    ))
+    total = store.load_job_stats()[0].log_lines.get(f"{day:%Y%m%d}")
+    if total is None or total < len(shown):  # a day older than the counts kept: count it the long way
+        total = (store.read_log(day) or b"").count(b"\n")
+    return ApiResponse.json(200, LogTail(log_file=log_file, total_lines=total, showing=len(shown), logs=shown))
 
 
 @answers

@@ -7,7 +7,8 @@ import contextvars
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -216,10 +217,17 @@ class LeadPierClient:
 
     def fetch_day(self, day: date) -> list[Any]:
         """Every row of the day: page 1 tells the count, the other pages are fetched concurrently."""
+        return [row for page in self.iter_pages(day) for row in page]
+
+    def iter_pages(self, day: date) -> Iterator[list[Any]]:
+        """The day's pages in order, each as soon as it has arrived, so the caller works on one page while
+        the later ones are still being fetched (concurrently, after page 1, which tells the count)."""
         first = self._stats_page(day, 0)
-        rows = list(first.statistics)
-        if len(first.statistics) < self._page_size or first.count <= len(rows):
-            return self._checked(day, rows, first.count)
+        read = len(first.statistics)
+        yield first.statistics
+        if read < self._page_size or first.count <= read:
+            self._checked(day, read, first.count)
+            return
         offsets = range(self._page_size, first.count, self._page_size)
         with ThreadPoolExecutor(
             max_workers=min(self._concurrency, len(offsets)),
@@ -227,22 +235,24 @@ class LeadPierClient:
             initializer=self._thread_init,
         ) as pool:
             # Each page runs in a copy of this context, so its log lines stay with this run.
-            futures = [pool.submit(contextvars.copy_context().run, self._stats_page, day, o) for o in offsets]
+            futures = deque(pool.submit(contextvars.copy_context().run, self._stats_page, day, o) for o in offsets)
             try:
-                for future in futures:
-                    rows.extend(future.result().statistics)
+                while futures:
+                    # popleft: a page's rows are freed once the caller is done with them, not at the day's end.
+                    page = futures.popleft().result().statistics
+                    read += len(page)
+                    yield page
             except BaseException:
                 for future in futures:
-                    future.cancel()  # the day has failed: start no further page
+                    future.cancel()  # the day has failed (or the caller stopped reading): start no further page
                 raise
-        return self._checked(day, rows, first.count)
+        self._checked(day, read, first.count)
 
-    def _checked(self, day: date, rows: list[Any], count: int) -> list[Any]:
-        if len(rows) != count:
+    def _checked(self, day: date, read: int, count: int) -> None:
+        if read != count:
             # The day's figures moved between pages; the next run (10 minutes on) reads them again.
-            log.warning("LeadPier reported %d rows for %s but %d were read", count, day.isoformat(), len(rows))
-        log.info("Fetched %d rows for %s", len(rows), day.isoformat())
-        return rows
+            log.warning("LeadPier reported %d rows for %s but %d were read", count, day.isoformat(), read)
+        log.info("Fetched %d rows for %s", read, day.isoformat())
 
 
 def _parse(response: requests.Response, model: type[BaseModel], what: str) -> Any:

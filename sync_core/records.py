@@ -132,6 +132,13 @@ class JobStats(BaseModel):
     last_finalized_day: str | None = None
     timer: TimerStatus | None = None
     updated_at: AwareDatetime | None = None
+    # Lines appended to each recent day's log (YYYYMMDD): /logs shows the total without reading the whole blob.
+    log_lines: dict[str, int] = Field(default_factory=dict)
+
+    def count_log_lines(self, day_key: str, added: int, keep_days: int = 7) -> None:
+        self.log_lines[day_key] = self.log_lines.get(day_key, 0) + added
+        for old in sorted(self.log_lines)[:-keep_days]:
+            del self.log_lines[old]
 
     def count(self, record: RunRecord) -> None:
         """Fold one finished run into the counters (skipped runs are kept apart from the success rate)."""

@@ -158,7 +158,7 @@ def load_storage_target(env: Mapping[str, str]) -> StorageTarget:
             "(3 to 63 lowercase letters, digits and single hyphens)"
         )
     if conn := _present(env.get("SYNC_STORAGE_CONNECTION")):
-        return StorageTarget(connection_string=SecretStr(conn), container=container)
+        return StorageTarget(connection_string=_connection_string("SYNC_STORAGE_CONNECTION", conn), container=container)
     if url := _present(env.get("SYNC_STORAGE_ACCOUNT_URL")):
         if not url.startswith(("https://", "http://")):
             raise SettingsError("SYNC_STORAGE_ACCOUNT_URL must look like https://<account>.blob.core.windows.net")
@@ -166,7 +166,7 @@ def load_storage_target(env: Mapping[str, str]) -> StorageTarget:
             account_url=url.rstrip("/"), client_id=_present(env.get("SYNC_STORAGE_CLIENT_ID")), container=container
         )
     if conn := _present(env.get("AzureWebJobsStorage")):
-        return StorageTarget(connection_string=SecretStr(conn), container=container)
+        return StorageTarget(connection_string=_connection_string("AzureWebJobsStorage", conn), container=container)
     # The host's identity-based connection: follow it the way the host does.
     service_uri = _present(env.get("AzureWebJobsStorage__blobServiceUri"))
     account = _present(env.get("AzureWebJobsStorage__accountName"))
@@ -179,6 +179,21 @@ def load_storage_target(env: Mapping[str, str]) -> StorageTarget:
     raise SettingsError(
         "AzureWebJobsStorage is missing (or set SYNC_STORAGE_CONNECTION or SYNC_STORAGE_ACCOUNT_URL for the state container)"
     )
+
+
+def _connection_string(name: str, conn: str) -> SecretStr:
+    """A connection string the storage SDK can read, else a SettingsError naming the setting (never its value):
+    the SDK's own ValueError would otherwise surface as an unexpected error, a 500 or a traceback."""
+    from azure.storage.blob import BlobServiceClient
+
+    try:
+        BlobServiceClient.from_connection_string(conn)  # parses only; no request is made
+    except ValueError:
+        raise SettingsError(
+            f"{name} is not a valid storage connection string (DefaultEndpointsProtocol=...;AccountName=...;"
+            "AccountKey=...;..., or UseDevelopmentStorage=true)"
+        ) from None
+    return SecretStr(conn)
 
 
 def _valid_container_name(name: str) -> bool:

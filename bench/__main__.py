@@ -1,0 +1,309 @@
+"""`python -m bench`: how fast and how cheaply one run completes, and how quickly the endpoints answer (issue 5).
+
+Starts Azurite and the loopback LeadPier/LE stand-ins, runs each measured sync in a fresh process with a
+warm token (one unmeasured run first logs in), and prints the figures; the plot goes to docs/perf_runtime.png.
+Everything talks to 127.0.0.1 only. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+REQUIREMENTS = Path(__file__).with_name("requirements.txt")
+USERNAME, PASSWORD = "bench-user", "bench-password"
+CHILD_TIMEOUT_S = 300  # one run; a hung run fails the benchmark instead of stalling it
+
+
+def ensure_requirements() -> None:
+    """Install bench/requirements.txt into this interpreter's environment (the venv) when a package is missing."""
+    missing = [name for name in ("matplotlib", "psutil") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"Installing {', '.join(missing)} from {REQUIREMENTS.relative_to(REPO)} ...", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(REQUIREMENTS)],
+            check=True,
+        )
+
+
+@dataclass
+class RunFigures:
+    latency: str
+    sources: int
+    pages: int
+    wall_s: float
+    wall_min_s: float
+    cold_wall_s: float
+    cpu_s: float
+    ideal_s: float | None
+    peak_rss_mib: float
+    rss_after_imports_mib: float
+    storage_requests: int
+    upstream_requests: int
+    sent_records: int
+    status: str
+
+
+def ideal_seconds(sources: int, page_size: int, concurrency: int, leadpier_s: float, le_s: float) -> float:
+    """What the network alone forces: page 1, then the other pages in rounds of `concurrency`, then one PUT."""
+    pages = max(1, math.ceil(sources / page_size))
+    rounds = 1 + math.ceil((pages - 1) / concurrency)
+    return rounds * leadpier_s + le_s
+
+
+def child_env(settings: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADPIER_", "LE_", "SYNC_"))}
+    env.update(settings)
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def run_child(settings: dict[str, str], day: date) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.sync_child", day.isoformat()],
+        cwd=REPO, env=child_env(settings), capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the sync child failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    figures = json.loads(done.stdout)
+    if figures["status"] != "success":
+        raise RuntimeError(f"the measured run ended {figures['status']}: {figures['error']}")
+    return figures
+
+
+def measure_runs(args: argparse.Namespace, settings: dict[str, str], leadpier: Any, le: Any,
+                 days: dict[int, date]) -> list[RunFigures]:
+    results: list[RunFigures] = []
+    cases = [("0 ms", 0.0, 0.0), (f"{args.leadpier_ms:g}/{args.le_ms:g} ms", args.leadpier_ms / 1000, args.le_ms / 1000)]
+    for label, leadpier_s, le_s in cases:
+        leadpier.latency_s, le.latency_s = leadpier_s, le_s
+        for sources in args.sources:
+            run_child(settings, days[sources])  # unmeasured: the token is warm and Azurite has seen this shape
+            samples = []
+            for _ in range(args.repeat):
+                samples.append(run_child(settings, days[sources]))
+                le.puts.clear()  # the stand-ins keep every request; 50,000 records a PUT add up
+                leadpier.requests.clear()
+            middle = sorted(samples, key=lambda s: s["wall_s"])[len(samples) // 2]
+            ideal = ideal_seconds(sources, args.page_size, args.concurrency, leadpier_s, le_s) if leadpier_s else None
+            figures = RunFigures(
+                latency=label,
+                sources=sources,
+                pages=max(1, math.ceil(sources / args.page_size)),
+                wall_s=middle["wall_s"],
+                wall_min_s=min(s["wall_s"] for s in samples),
+                cold_wall_s=statistics.median(s["cold_wall_s"] for s in samples),
+                cpu_s=statistics.median(s["cpu_s"] for s in samples),
+                ideal_s=ideal,
+                peak_rss_mib=max(s["peak_rss_mib"] for s in samples),
+                rss_after_imports_mib=statistics.median(s["rss_after_imports_mib"] for s in samples),
+                storage_requests=max(s["storage_requests"] for s in samples),
+                upstream_requests=max(s["upstream_requests"] for s in samples),
+                sent_records=middle["sent_records"],
+                status=middle["status"],
+            )
+            results.append(figures)
+            print(_run_row(figures), flush=True)
+    return results
+
+
+RUN_HEADER = (
+    f"{'latency':<12} {'sources':>7} {'pages':>5} {'wall s':>7} {'min s':>6} {'cold s':>6} {'cpu s':>6} {'ideal s':>7} "
+    f"{'meas/ideal':>10} {'peak MiB':>8} {'+run MiB':>8} {'storage':>7} {'upstream':>8} {'records':>7}"
+)
+
+
+def _run_row(f: RunFigures) -> str:
+    ideal = f"{f.ideal_s:7.3f}" if f.ideal_s else f"{'-':>7}"
+    ratio = f"{f.wall_s / f.ideal_s:10.2f}" if f.ideal_s else f"{'-':>10}"
+    return (
+        f"{f.latency:<12} {f.sources:>7} {f.pages:>5} {f.wall_s:7.3f} {f.wall_min_s:6.3f} {f.cold_wall_s:6.3f} "
+        f"{f.cpu_s:6.3f} {ideal} "
+        f"{ratio} {f.peak_rss_mib:8.1f} {f.peak_rss_mib - f.rss_after_imports_mib:8.1f} "
+        f"{f.storage_requests:>7} {f.upstream_requests:>8} {f.sent_records:>7}"
+    )
+
+
+def measure_imports(repeat: int) -> dict[str, Any]:
+    """Median cold import time of `azure.functions` alone and of `function_app`, each in fresh processes."""
+    if not (REPO / "function_app.py").exists():
+        return {"error": "function_app.py does not exist yet"}
+    probe = (
+        "import sys, time, json\n"
+        "before = set(sys.modules)\n"
+        "t = time.perf_counter()\n"
+        "import {module}\n"
+        "elapsed = time.perf_counter() - t\n"
+        "loaded = sorted({{m.split('.')[0] for m in set(sys.modules) - before}})\n"
+        "print(json.dumps({{'s': elapsed, 'top_level': loaded, 'count': len(set(sys.modules) - before)}}))\n"
+    )
+    env = child_env({})  # no settings at all: importing function_app must not need them
+    figures: dict[str, Any] = {}
+    for module in ("azure.functions", "function_app"):
+        times, last = [], {}
+        for _ in range(repeat):
+            done = subprocess.run([sys.executable, "-c", probe.format(module=module)], cwd=REPO, env=env,
+                                  capture_output=True, text=True, timeout=60)
+            if done.returncode != 0:
+                return {"error": f"importing {module} failed: {done.stderr.strip().splitlines()[-1:]}"}
+            last = json.loads(done.stdout.strip().splitlines()[-1])
+            times.append(last["s"])
+        figures[module] = {"median_ms": statistics.median(times) * 1000, "min_ms": min(times) * 1000,
+                           "modules": last["count"], "top_level": last["top_level"]}
+    figures["ratio"] = figures["function_app"]["median_ms"] / figures["azure.functions"]["median_ms"]
+    return figures
+
+
+def measure_endpoints(settings: dict[str, str], calls: int, log_mib: int) -> dict[str, Any]:
+    if not (REPO / "function_app.py").exists():
+        return {"error": "function_app.py does not exist yet"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.endpoints_child", str(calls), str(log_mib)],
+        cwd=REPO, env=child_env(settings), capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+    )
+    if done.returncode != 0:
+        return {"error": f"the endpoint child failed ({done.returncode}): {done.stderr[-2000:]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def plot(results: list[RunFigures], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (runtime, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for label in dict.fromkeys(r.latency for r in results):
+        rows = [r for r in results if r.latency == label]
+        xs = [r.sources for r in rows]
+        runtime.plot(xs, [r.wall_s for r in rows], marker="o", label=f"wall, latency {label}")
+        runtime.plot(xs, [r.cpu_s for r in rows], marker="x", linestyle=":", label=f"CPU, latency {label}")
+        if rows[0].ideal_s:
+            runtime.plot(xs, [r.ideal_s for r in rows], linestyle="--", color="grey", label="ideal (network only)")
+        memory.plot(xs, [r.peak_rss_mib for r in rows], marker="o", label=f"latency {label}")
+    runtime.axhline(2.0, color="red", linewidth=0.8, linestyle="-.", label="target: 10,000 sources < 2 s")
+    runtime.set(xlabel="sources (rows per day)", ylabel="seconds per run", title="Run time vs number of sources")
+    memory.axhline(150e6 / 2**20, color="red", linewidth=0.8, linestyle="-.", label="target < 150 MB (143 MiB)")
+    memory.set(xlabel="sources (rows per day)", ylabel="peak RSS of the run's process, MiB", title="Peak memory")
+    for axis in (runtime, memory):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sources", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10000, 50000],
+                        help="comma-separated source counts (default 1000,10000,50000)")
+    parser.add_argument("--repeat", type=int, default=3, help="measured runs per case, median shown (default 3)")
+    parser.add_argument("--leadpier-ms", type=float, default=80, help="latency per LeadPier call (default 80)")
+    parser.add_argument("--le-ms", type=float, default=150, help="latency per LE PUT (default 150)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="LEADPIER_CONCURRENCY for the runs (default: the app's default)")
+    parser.add_argument("--import-repeat", type=int, default=7, help="fresh processes per import (default 7)")
+    parser.add_argument("--calls", type=int, default=100, help="calls per endpoint (default 100)")
+    parser.add_argument("--log-mib", type=int, default=8, help="size of the day's log for /logs (default 8 MiB)")
+    parser.add_argument("--plot", type=Path, default=REPO / "docs" / "perf_runtime.png")
+    parser.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: runs,imports,endpoints")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    if args.repeat < 1 or not 1 <= args.import_repeat <= 50 or not 1 <= args.calls <= 10_000:
+        parser.error("--repeat, --import-repeat and --calls must be small positive numbers")
+
+    ensure_requirements()
+    sys.path.insert(0, str(REPO))
+    import psutil
+
+    from sandbox.azurite import Azurite
+    from sandbox.data import generate_rows
+    from sandbox.upstream import FakeLE, FakeLeadPier
+    from sync_core.settings import Settings
+
+    defaults = Settings.model_fields
+    args.page_size = int(defaults["leadpier_page_size"].default)
+    args.concurrency = args.concurrency or int(defaults["leadpier_concurrency"].default)
+    print(f"LeadPier Sync benchmark on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}; "
+          f"page size {args.page_size}, LEADPIER_CONCURRENCY {args.concurrency}", flush=True)
+
+    report: dict[str, Any] = {"cpus": os.cpu_count(), "page_size": args.page_size, "concurrency": args.concurrency}
+    base = date(2026, 1, 31)
+    days = {n: base - timedelta(days=i) for i, n in enumerate(args.sources)}
+    t0 = time.perf_counter()
+    print("Generating rows ...", flush=True)
+    rows = {days[n].isoformat(): generate_rows(n, days[n], seed=n) for n in args.sources}
+    with tempfile.TemporaryDirectory(prefix="leadpier-bench-") as workdir, Azurite(Path(workdir)) as azurite, \
+            FakeLeadPier(rows, username=USERNAME, password=PASSWORD) as leadpier, FakeLE() as le:
+        del rows
+        settings = {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "LEADPIER_BASE_URL": leadpier.url,
+            "LEADPIER_USERNAME": USERNAME,
+            "LEADPIER_PASSWORD": PASSWORD,
+            "LE_API_URL": f"{le.url}/email_dashboard/stats/le_api.php",
+            "LEADPIER_CONCURRENCY": str(args.concurrency),
+        }
+        if "runs" not in skip:
+            print("\n== One run (fresh process each; median of "
+                  f"{args.repeat}; peak RSS is the max, '+run' its growth over the process after imports) ==")
+            print(RUN_HEADER, flush=True)
+            results = measure_runs(args, settings, leadpier, le, days)
+            report["runs"] = [asdict(r) for r in results]
+            plot(results, args.plot)
+            print(f"Plot: {args.plot}")
+            azurite_rss = sum(p.memory_info().rss for p in psutil.Process(azurite._process.pid).children(True)
+                              ) + psutil.Process(azurite._process.pid).memory_info().rss
+            print(f"Azurite RSS after the runs: {azurite_rss / 2**20:.0f} MiB (not part of the app)")
+        if "imports" not in skip:
+            print(f"\n== Cold import, median of {args.import_repeat} fresh processes ==", flush=True)
+            imports = measure_imports(args.import_repeat)
+            report["imports"] = imports
+            if "error" in imports:
+                print(f"not measured: {imports['error']}")
+            else:
+                extra = sorted(set(imports["function_app"]["top_level"]) - set(imports["azure.functions"]["top_level"]))
+                for module in ("azure.functions", "function_app"):
+                    fig = imports[module]
+                    print(f"import {module:<16} {fig['median_ms']:7.1f} ms (min {fig['min_ms']:.1f}), {fig['modules']} modules")
+                print(f"top-level packages function_app loads beyond azure.functions: {', '.join(extra) or 'none'}")
+                print(f"ratio function_app / azure.functions: {imports['ratio']:.2f} (target <= 1.3)")
+        if "endpoints" not in skip:
+            print(f"\n== HTTP functions called directly, {args.calls} calls each "
+                  f"(a {args.log_mib} MiB log for today first) ==", flush=True)
+            endpoints = measure_endpoints(settings, args.calls, args.log_mib)
+            report["endpoints"] = endpoints
+            if "error" in endpoints:
+                print(f"not measured: {endpoints['error']}")
+            else:
+                print(f"{'route':<16} {'status':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
+                      f"{'storage req':>11} {'whole-blob reads':>16}")
+                for route, fig in endpoints["routes"].items():
+                    print(f"{route:<16} {fig['status']:>6} {fig['p50_ms']:8.1f} {fig['p95_ms']:8.1f} "
+                          f"{fig['max_ms']:8.1f} {fig['storage_requests']:>11} {fig['whole_blob_reads']:>16}")
+                print(f"today's log: {endpoints['log_bytes']} bytes; ranges /logs asked for: {endpoints['logs_ranges']} "
+                      "(None: a listing, no content)")
+    print(f"\nBenchmark took {time.perf_counter() - t0:.0f} s.")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
