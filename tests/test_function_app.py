@@ -329,6 +329,29 @@ def test_logs_show_the_last_lines_of_the_day(app: App) -> None:
     assert shown["log_file"] == f"logs/scheduler_{today():%Y%m%d}.log"
 
 
+def test_logs_total_lines_matches_the_whole_day_log_after_several_runs(app: App) -> None:
+    for _ in range(2):
+        _, queued = app.post_trigger({"date": today().isoformat()})
+        app.work(queued.get()[0])
+    params = {"date": today().isoformat()}
+    whole = app.get("logs_download", "/logs/download", params=params).get_body().decode("utf-8").splitlines()
+    shown = body(app.get("logs", "/logs", params={"lines": "1000", **params}))
+    assert shown["total_lines"] == len(whole)
+    assert shown["logs"] == whole[-1000:]
+
+
+def test_logs_of_an_old_day_count_their_lines_too(app: App, blob_container) -> None:
+    # A day older than the counts job_stats.json keeps (a week): written here as an earlier run would have.
+    blob_container.create_container()
+    blob = blob_container.get_blob_client("logs/scheduler_20200101.log")
+    blob.create_append_blob()
+    blob.append_block(b"".join(f"2020-01-01 10:00:{i:02d},000 - sync_core.pipeline - INFO - line {i}\n".encode()
+                               for i in range(30)))
+    shown = body(app.get("logs", "/logs", params={"lines": "5", "date": "2020-01-01"}))
+    assert shown["total_lines"] == 30 and shown["showing"] == 5
+    assert shown["logs"][-1].endswith("line 29")
+
+
 @pytest.mark.parametrize("lines", ["0", "-5", "abc", "100000", "1001", ""])
 def test_a_bad_lines_value_gets_400(app: App, lines: str, blob_container) -> None:
     response = app.get("logs", "/logs", params={"lines": lines})
