@@ -143,13 +143,16 @@ class LeadPierClient:
 
     def _login(self) -> str:
         log.info("Logging in to LeadPier as %s", self._username)
-        response = self._caller.request(
-            "POST",
-            self._base + LOGIN_PATH,
-            what="LeadPier login",
-            json={"username": self._username, "password": self._password},
-            headers=self._headers,
-        )
+        try:
+            response = self._caller.request(
+                "POST",
+                self._base + LOGIN_PATH,
+                what="LeadPier login",
+                json={"username": self._username, "password": self._password},
+                headers=self._headers,
+            )
+        except UpstreamError as exc:
+            raise LoginError(str(exc)) from None
         if not response.ok:
             raise LoginError(f"LeadPier login failed: HTTP {response.status_code}")
         answer = _parse(response, _LoginAnswer, "LeadPier login")

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from .campaign import UnmatchedCode, parse_campaign_code
-from .errors import DeadlineExceeded, LockBusy, SettingsError, StorageError, SyncError
+from .errors import DeadlineExceeded, LockBusy, LoginError, SettingsError, StorageError, SyncError
 from .http import Caller, Deadline, new_session
 from .le import LeClient
 from .leadpier import LeadPierClient
@@ -210,20 +210,12 @@ def _sync_days(
             except SyncError as exc:
                 result.error = str(exc)
                 log.error("Day %s failed: %s", day.isoformat(), exc)
-                if isinstance(exc, (StorageError, DeadlineExceeded)):
-                    raise  # no point trying the next day
+                if isinstance(exc, (StorageError, DeadlineExceeded, LoginError)):
+                    raise  # the next day would fail the same way
     finally:
         session.close()
         record.upstream_requests = caller.calls
-    record.fetched_rows = sum(d.fetched_rows for d in record.days)
-    record.sent_records = sum(d.sent_records for d in record.days)
-    record.invalid_rows = sum(d.invalid_rows for d in record.days)
-    record.matched_records = sum(d.matched_records or 0 for d in record.days)
-    record.unmatched_records = sum(d.unmatched_records or 0 for d in record.days)
-    record.unmatched_counts = tally.unmatched_counts
-    record.unmatched_codes = tally.unmatched_codes
-    record.invalid_samples = tally.invalid_samples
-    record.le_errors = tally.le_errors[:LE_ERRORS_KEPT]
+        _add_up(record, tally)
     failures = [d.error for d in record.days if d.error]
     if failures:
         _finish(record, "failed", failures[0] if len(failures) == 1 else f"{len(failures)} days failed; first: {failures[0]}")
@@ -234,6 +226,19 @@ def _sync_days(
         _finish(record, "warning", f"{record.invalid_rows} row(s) could not be read and were left out")
     else:
         _finish(record, "success", None)
+
+
+def _add_up(record: RunRecord, tally: _Tally) -> None:
+    """The run's totals from its days, also when it stopped early (deadline, storage, login)."""
+    record.fetched_rows = sum(d.fetched_rows for d in record.days)
+    record.sent_records = sum(d.sent_records for d in record.days)
+    record.invalid_rows = sum(d.invalid_rows for d in record.days)
+    record.matched_records = sum(d.matched_records or 0 for d in record.days)
+    record.unmatched_records = sum(d.unmatched_records or 0 for d in record.days)
+    record.unmatched_counts = tally.unmatched_counts
+    record.unmatched_codes = tally.unmatched_codes
+    record.invalid_samples = tally.invalid_samples
+    record.le_errors = tally.le_errors[:LE_ERRORS_KEPT]
 
 
 def _sync_day(

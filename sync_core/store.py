@@ -347,6 +347,7 @@ class RunLock:
         self._thread_init = thread_init
         self._lease: Any = None
         self._lost: str | None = None
+        self._last_renewed = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -370,6 +371,7 @@ class RunLock:
                     raise
             else:
                 return False
+        self._last_renewed = time.monotonic()
         self._thread = threading.Thread(target=self._renew, name="sync-lock-renewal", daemon=True)
         self._thread.start()
         return True
@@ -385,22 +387,31 @@ class RunLock:
             time.sleep(min(poll_s, max(0.0, end - time.monotonic())))
 
     def _renew(self) -> None:
+        from azure.core.exceptions import HttpResponseError
+
         if self._thread_init:
             self._thread_init()
-        last_ok = time.monotonic()
         while not self._stop.wait(RENEW_EVERY_SECONDS):
             try:
                 self._lease.renew()
-                last_ok = time.monotonic()
-            except Exception as exc:  # noqa: BLE001 - any failure means we may no longer own the lock
-                if time.monotonic() - last_ok >= LEASE_SECONDS - RENEW_EVERY_SECONDS:
-                    self._lost = f"the lock's lease could not be renewed ({type(exc).__name__})"
+                self._last_renewed = time.monotonic()
+            except HttpResponseError as exc:
+                if exc.status_code in (409, 412):  # the lease was broken or taken: it is gone for good
+                    self._lost = f"the lock's lease was lost ({getattr(exc, 'error_code', None) or exc.status_code})"
                     log.error("Lost the run lock: %s; the run stops before its next write", self._lost)
                     return
+                log.warning("Renewing the run lock failed (HTTP %s); trying again", exc.status_code)
+            except Exception as exc:  # noqa: BLE001 - storage unreachable: the lease may still hold; check() decides
                 log.warning("Renewing the run lock failed (%s); trying again", type(exc).__name__)
 
     def check(self) -> None:
-        """Raise LockLost if the lease may have lapsed: the run must not write any further."""
+        """Raise LockLost once the lease may have lapsed (or was taken): the run must not write any further.
+
+        Judged by the time since the last renewal, not by the renewal thread, which may be stuck in a slow call.
+        """
+        if not self._lost and time.monotonic() - self._last_renewed >= LEASE_SECONDS - RENEW_EVERY_SECONDS:
+            self._lost = f"the lock's lease was not renewed for {LEASE_SECONDS - RENEW_EVERY_SECONDS} s"
+            log.error("Lost the run lock: %s; the run stops before its next write", self._lost)
         if self._lost:
             raise LockLost(f"the run stopped: {self._lost}")
 
