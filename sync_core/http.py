@@ -177,9 +177,9 @@ class Caller:
         except DeadlineExceeded:
             raise
         except (requests.RequestException, _RetryableAnswer) as exc:
-            raise UpstreamError(
-                f"{what} failed after {self._attempts_made(retrying)} attempt(s): {describe_failure(exc)}"
-            ) from None
+            made = self._attempts_made(retrying)
+            cut = "; no time was left for another before the run's deadline" if made < self.attempts else ""
+            raise UpstreamError(f"{what} failed after {made} attempt(s): {describe_failure(exc)}{cut}") from None
 
     @staticmethod
     def _attempts_made(retrying: Retrying) -> int:
