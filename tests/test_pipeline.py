@@ -631,3 +631,32 @@ def test_corrupt_state_blobs_do_not_stop_the_sync_and_are_rewritten(
     assert record.status == "success" and len(le.puts) == 1
     assert job_stats(blob_container)["total_runs"] == 1
     assert blob_json(blob_container, "source.json")["token"] == leadpier.issued_tokens[0]
+
+
+def test_a_refused_login_ends_the_run_without_trying_the_other_days(
+    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier, le: FakeLE,
+) -> None:
+    monkeypatch.setenv("LEADPIER_PASSWORD", "not-the-password")
+
+    record = run(dates=[DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)])
+
+    assert record.status == "failed"
+    assert [d.report_date for d in record.days] == [DAY.isoformat()]  # one refusal, not one per day
+    assert len(leadpier.login_requests) == 1
+    assert le.puts == []
+
+
+def test_a_run_stopped_by_its_deadline_keeps_the_totals_of_what_it_did(
+    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier, le: FakeLE,
+) -> None:
+    monkeypatch.setenv("SYNC_RUN_DEADLINE_SECONDS", "2")
+    leadpier.set_rows(DAY, [{"source": "mta_0213-lbe-e1", "visitors": 3}, {"source": "mta_0213-lbe-e2", "visitors": 4}])
+    le.faults.add("put", delay_s=4)  # the first day's PUT outlives the deadline; the second day never starts
+
+    record = run(dates=[DAY, DAY + timedelta(days=1)])
+
+    assert record.status == "failed"
+    assert "deadline" in (record.error or "")
+    assert record.fetched_rows == 2  # the first day's rows, counted although the run stopped early
+    assert [d.report_date for d in record.days] == [DAY.isoformat(), (DAY + timedelta(days=1)).isoformat()]
+    assert "no time was left" in (record.days[0].error or "")
