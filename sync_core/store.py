@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -232,12 +233,9 @@ class StateStore:
                         break
             except ResourceNotFoundError:
                 return []
-        records = []
-        for name in names[:limit]:
-            run_id = name.rsplit("/", 1)[-1].removesuffix(".json")
-            if record := self.load_run(run_id):
-                records.append(record)
-        return records
+        run_ids = [name.rsplit("/", 1)[-1].removesuffix(".json") for name in names[:limit]]
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="runs-read") as pool:
+            return [record for record in pool.map(self.load_run, run_ids) if record is not None]
 
     # -- the daily log ----------------------------------------------------------------------------------
 
