@@ -220,3 +220,15 @@ def test_the_tail_of_the_log_is_its_last_lines(store: StateStore) -> None:
     assert name == "logs/scheduler_20260213.log"
     assert lines == ["line 97", "line 98", "line 99"]
     assert store.read_log_tail(DAY + timedelta(days=1), 3) == (None, [])
+
+
+def test_an_account_url_reaches_the_state_container_through_a_managed_identity() -> None:
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    user_assigned = StateStore(StorageTarget(account_url="https://acct.blob.core.windows.net", client_id="cid",
+                                             container="leadpier-sync"))
+    assert isinstance(user_assigned.container.credential, ManagedIdentityCredential)
+    assert user_assigned.container.url == "https://acct.blob.core.windows.net/leadpier-sync"
+    # No client id: the system-assigned identity in Azure, a developer's az login on a laptop.
+    default = StateStore(StorageTarget(account_url="https://acct.blob.core.windows.net", container="leadpier-sync"))
+    assert isinstance(default.container.credential, DefaultAzureCredential)
