@@ -63,10 +63,14 @@ class SourceStat(BaseModel):
         return value
 
 
-class LeRecord(BaseModel):
-    """One campaign's figures as LE takes them."""
+@dataclass(frozen=True, slots=True)
+class LeRecord:
+    """One campaign's figures as LE takes them.
 
-    model_config = ConfigDict(frozen=True)
+    A slotted dataclass rather than a model: a run builds one per source (50,000 on a big day) from values that
+    already have their types, and LePayload, the pydantic model around them, still defines and checks the JSON
+    that leaves the process.
+    """
 
     campaign_code: str
     clicks: int
@@ -122,17 +126,10 @@ def _whole(value: float) -> int:
     return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-_LE_RECORD_FIELDS = frozenset(LeRecord.model_fields)
-
-
 def to_le_record(stat: SourceStat) -> LeRecord:
     """UPSTREAM's mapping; rpc is revenue per visitor. Callers pass only rows with visitors > 0."""
     rpc = Decimal(repr(stat.total_revenue)) / Decimal(repr(stat.visitors))
-    # Every value below has its field's type already (str, int from _whole, float from _round2), so validating
-    # again adds nothing; and one shared fields set instead of a set per record saves 730 bytes each (35 MB a
-    # 50,000-source day, which a run holds until the PUT).
-    return LeRecord.model_construct(
-        _LE_RECORD_FIELDS,
+    return LeRecord(
         campaign_code=stat.source,
         clicks=_whole(stat.visitors),
         leads=_whole(stat.total_leads),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -35,7 +36,7 @@ def keyed_le() -> Iterator[FakeLE]:
 
 
 def test_a_day_is_put_as_one_body_with_every_record(le: FakeLE) -> None:
-    answer = le_client(le).put_day(DAY, [RECORD, RECORD.model_copy(update={"campaign_code": "mta_0213-xyz-e1"})])
+    answer = le_client(le).put_day(DAY, [RECORD, replace(RECORD, campaign_code="mta_0213-xyz-e1")])
 
     assert len(le.puts) == 1
     put = le.puts[0]

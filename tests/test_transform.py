@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -20,7 +21,7 @@ FULL_ROW = {
 def test_a_full_row_maps_field_by_field_as_upstream_documents() -> None:
     result = transform_rows([FULL_ROW])
 
-    assert [r.model_dump() for r in result.records] == [
+    assert [asdict(r) for r in result.records] == [
         {
             "campaign_code": "mta-b_0213-lbe-e2", "clicks": 812, "leads": 97, "lead_percent": 11.95,
             "sales": 61, "sale_percent": 62.89, "revenue": 1234.5, "epc": 12.73,
@@ -67,7 +68,7 @@ def test_missing_and_null_numbers_count_as_zero() -> None:
 
     record = transform_rows([row]).records[0]
 
-    assert record.model_dump() == {
+    assert asdict(record) == {
         "campaign_code": "spg_0301-afw-e1", "clicks": 40, "leads": 0, "lead_percent": 0.0, "sales": 0,
         "sale_percent": 0.0, "revenue": 0.0, "epc": 0.0, "rpc": 0.0,
     }  # fmt: skip
