@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sandbox.azurite import Azurite
 from sandbox.data import generate_rows
@@ -59,9 +59,7 @@ def main() -> int:
     return 0 if record.status in ("success", "warning") else 1
 
 
-def _zone():  # noqa: ANN202
-    from zoneinfo import ZoneInfo
-
+def _zone() -> ZoneInfo:
     return ZoneInfo(os.environ.get("SYNC_TIMEZONE") or "Asia/Kolkata")
 
 
