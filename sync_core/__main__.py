@@ -12,7 +12,7 @@ from .errors import SyncError
 from .pipeline import RunRequest, day_range, run_sync
 from .records import utcnow
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3  # bad arguments: 2, from argparse
 MAX_LOG_LINES = 1000
 
 

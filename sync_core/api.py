@@ -63,9 +63,6 @@ class ApiResponse:
             body = json.dumps(document).encode()
         return cls(status_code, body, JSON, **extra)
 
-    def json_body(self) -> Any:
-        return json.loads(self.body)
-
 
 class ApiError(Exception):
     """A refusal with its status code and body; raised inside sync_core, answered by `answers`."""

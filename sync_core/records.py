@@ -87,11 +87,6 @@ class RunRecord(BaseModel):
     parent_run_id: str | None = None
     child_run_ids: list[str] = Field(default_factory=list)
 
-    @property
-    def day_key(self) -> str:
-        match = RUN_ID_PATTERN.fullmatch(self.run_id)
-        return match["day"] if match else "unknown"
-
 
 class LastExecution(BaseModel):
     """The last run that did something (not skipped), kept in job_stats.json for /status."""
