@@ -111,13 +111,12 @@ def run_sync(
     )
     with RunLog(record.run_id, request.trigger, DEFAULT_TZ) as runlog:
         log.info("Run %s started (trigger: %s)", record.run_id, request.trigger)
-        env = read_environment(environ)
         try:
-            settings = load_settings(env)
+            settings = load_settings(environ)
         except SettingsError as exc:
             log.error("Settings are invalid: %s", exc)
             _finish(record, "failed", str(exc))
-            _record_without_settings(record, env, runlog)
+            _record_without_settings(record, read_environment(environ), runlog)
             return record
         runlog.set_timezone(settings.timezone)
         record.dry_run = settings.dry_run if request.dry_run is None else request.dry_run
