@@ -5,7 +5,6 @@ import functools
 import json
 import logging
 import os
-import re
 import typing
 
 import azure.functions as func
@@ -18,28 +17,16 @@ DEFAULT_SCHEDULE = "0 */10 * * * *"
 
 # -- the two settings the host needs when it loads the app: read now, never raising --------------------------
 
-_FIELDS = ((0, 59, {}), (0, 59, {}), (0, 23, {}), (1, 31, {}),
-           (1, 12, {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}),
-           (0, 6, {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}))
-_PART = re.compile(r"(\*|\w+(?:-\w+)?)(?:/(\d+))?")
-
 
 def _is_ncrontab(expression: str) -> bool:
-    """A light check of a 6-field NCRONTAB (seconds first); sync_core.schedule checks it fully for /health."""
-    fields = expression.split()
-    if len(fields) != 6:
+    """The host's own NCRONTAB grammar, the one /health and /status use too. sync_core.ncrontab is the one module of
+    sync_core loaded here: it imports only the standard library, and even so a failure falls back to the default."""
+    try:
+        from sync_core import ncrontab
+    except Exception:  # never hide the functions over a schedule check
+        log.exception("the schedule grammar could not be loaded; the timer uses the default schedule")
         return False
-    for text, (low, high, names) in zip(fields, _FIELDS):
-        for part in text.split(","):
-            match = _PART.fullmatch(part)
-            if not match or (match[2] is not None and int(match[2]) == 0):
-                return False
-            if match[1] != "*":
-                for bound in match[1].split("-"):
-                    value = names.get(bound.upper(), int(bound) if bound.isdigit() else None)
-                    if value is None or not low <= value <= high:
-                        return False
-    return True
+    return ncrontab.is_valid(expression)
 
 
 def _setting(name: str, default: str, valid: typing.Callable[[str], bool]) -> typing.Tuple[str, typing.Optional[str]]:

@@ -1,10 +1,80 @@
 #!/usr/bin/env bash
-# Creates .venv with the app's and the tests' packages, and installs Azurite from npm. Idempotent.
+# Creates .venv (or $VENV) with the app's and the tests' packages, and installs Azurite from npm. Idempotent, and quick when
+# nothing changed: pip runs only when the requirements or the interpreter differ from the last install.
+#
+# The interpreter, in this order: $PYTHON when set; else Python 3.13 (what Azure runs: `python3.13` on the PATH, or
+# pyenv's 3.13); else `python3` when it is 3.11 or newer. Older interpreters are refused with one line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+
+say() { echo "setup: $*" >&2; }
+
+version_of() { "$@" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
+
+# Prints "<path>|<why>" for the first candidate that runs; a pyenv shim of a version that is not active fails to run,
+# so every candidate is tried, not just looked up.
+choose_python() {
+  if [ -n "${PYTHON:-}" ]; then
+    echo "$PYTHON|from \$PYTHON"; return
+  fi
+  local candidate
+  if candidate=$(command -v python3.13) && [ "$(version_of "$candidate")" = "3.13" ]; then
+    echo "$candidate|Python 3.13 on the PATH"; return
+  fi
+  if command -v pyenv >/dev/null 2>&1; then
+    local v
+    v=$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$' | sort -V | tail -1 || true)
+    candidate="$(pyenv root 2>/dev/null)/versions/$v/bin/python3"
+    if [ -n "$v" ] && [ "$(version_of "$candidate")" = "3.13" ]; then
+      echo "$candidate|pyenv's Python $v"; return
+    fi
+  fi
+  echo "$(command -v python3 || echo python3)|python3 on the PATH"
+}
+
+choice=$(choose_python)
+python=${choice%%|*}
+why=${choice#*|}
+version=$(version_of "$python" || true)
+if [ -z "$version" ]; then
+  say "no usable Python found ($python, $why): install Python 3.13 (or 3.11 or newer), or set PYTHON=/path/to/python3"
+  exit 1
+fi
+case "$version" in
+  3.1[1-9]) ;;
+  *) say "Python $version is too old ($python, $why): LeadPier Sync needs 3.11 or newer (3.13 recommended); set PYTHON=/path/to/python3.13"
+     exit 1 ;;
+esac
+
+venv=${VENV:-.venv}
+say "Python $version: $python ($why) -> $venv"
+
+# Rebuild the venv when it was made with another Python.
+if [ -x "$venv/bin/python" ] && [ "$(version_of "$venv/bin/python" || true)" != "$version" ]; then
+  say "replacing $venv (Python $(version_of "$venv/bin/python" || echo '?')) with one on Python $version"
+  rm -rf "$venv"
+fi
+
+# pip, minus the warnings some machines' pip configuration prints for every package (missing local mirrors).
+pip_install() {
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "^WARNING: Location '.*' is ignored" || true; } >&2
+  return "${PIPESTATUS[0]}"
+}
+
+stamp=$venv/.installed
+wanted="python $version; $(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  say "installing the app's and the tests' packages into $venv (a minute the first time)..."
+  pip_install --upgrade pip
+  pip_install -r requirements-dev.txt
+  echo "$wanted" > "$stamp"
+  say "packages ready"
+fi
+
 if [ ! -x node_modules/.bin/azurite ]; then
+  command -v npm >/dev/null 2>&1 || { say "npm is needed to install Azurite (the storage emulator)"; exit 1; }
+  say "installing Azurite from npm..."
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -241,9 +241,10 @@ def _staleness(
     if stats is None:
         return LastSuccessCheck(status="skipped", detail="unknown: storage could not be read")
     try:
-        limit = STALE_AFTER_INTERVALS * interval(schedule, now)
-    except Exception:  # noqa: BLE001 - an invalid schedule is reported by the settings check
-        limit = STALE_AFTER_INTERVALS * timedelta(minutes=10)
+        gap = interval(schedule, now)
+    except ValueError:  # an invalid schedule is reported by the settings check
+        gap = None
+    limit = STALE_AFTER_INTERVALS * (gap or timedelta(minutes=10))
     finished = stats.last_success_at
     shown = finished.astimezone(tz).isoformat(timespec="seconds") if finished else None
     age = int((now - finished).total_seconds()) if finished else None

@@ -55,7 +55,7 @@ class StatusDocument(BaseModel):
     unmatched_codes: dict[str, list[str]]
 
 
-def next_run(settings: Settings, stats: JobStats, now: datetime) -> datetime:
+def next_run(settings: Settings, stats: JobStats, now: datetime) -> datetime | None:
     """The timer's own next occurrence when the host told us one still ahead, else computed from the schedule."""
     if stats.timer and stats.timer.next and stats.timer.next > now:
         return stats.timer.next
@@ -75,7 +75,7 @@ def status_document(
             running=timer_enabled,
             schedule=settings.schedule,
             timezone=settings.timezone_name,
-            next_run=shown(next_run(settings, stats, now), tz) if timer_enabled else None,
+            next_run=shown(next_run(settings, stats, now) if timer_enabled else None, tz),
         ),
         job_statistics=JobStatisticsView(
             total_runs=stats.total_runs,
