@@ -45,8 +45,7 @@ def main() -> int:
                 "LE_API_URL": f"{le.url}/email_dashboard/stats/le_api.php",
                 "SYNC_DRY_RUN": "true" if args.dry_run else "false",
             }
-            # The sandbox's own stand-ins win over anything in the shell or in local.settings.json.
-            os.environ.update(env)
+            _isolate(env, Path(workdir))
             record = run_sync(RunRequest(trigger="cli"))
             settings = load_settings()
             status = status_document(settings, StateStore(settings.storage))
@@ -57,6 +56,19 @@ def main() -> int:
             print(f"\nLE stand-in received {sum(len(v) for v in le.received_days().values())} records "
                   f"for {', '.join(sorted(le.received_days())) or 'no day'}; LeadPier logins: {leadpier.logins}")
     return 0 if record.status in ("success", "warning") else 1
+
+
+# Settings that say where state, LeadPier or LE are: none of the shell's may reach the sandbox's run.
+_PLACE_SETTINGS = ("AzureWebJobsStorage", "SYNC_", "LEADPIER_", "LE_", "HTTP_TIMEOUT_SECONDS")
+
+
+def _isolate(env: dict[str, str], workdir: Path) -> None:
+    """Only the sandbox's own Azurite and stand-ins: every storage, LeadPier and LE setting in the shell is dropped,
+    and the run works in an empty folder, so no local.settings.json is read either."""
+    for name in [n for n in os.environ if n.startswith(_PLACE_SETTINGS) and n != "SYNC_TIMEZONE"]:
+        del os.environ[name]
+    os.environ.update(env)
+    os.chdir(workdir)
 
 
 def _zone() -> ZoneInfo:

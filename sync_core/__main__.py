@@ -7,9 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .dayspec import day_range, parse_day, refuse_future
 from .errors import SyncError
-from .pipeline import RunRequest, day_range, run_sync
+from .pipeline import RunRequest, run_sync
 from .records import utcnow
 
 EXIT_OK, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3  # bad arguments: 2, from argparse
@@ -18,9 +20,9 @@ MAX_LOG_LINES = 1000
 
 def _day(text: str) -> date:
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} {exc}") from None
 
 
 def _lines(text: str) -> int:
@@ -61,18 +63,30 @@ def _sync(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             dates = day_range(args.first, args.last)
         except ValueError as exc:
             parser.error(str(exc))
+    if dates and (zone := _zone()) is not None:
+        try:
+            refuse_future(dates, utcnow().astimezone(zone).date(), str(zone))
+        except ValueError as exc:
+            parser.error(str(exc))
     record = run_sync(RunRequest(trigger="cli", dates=dates, dry_run=True if args.dry_run else None))
     print(record.model_dump_json(indent=2))
     return {"success": EXIT_OK, "warning": EXIT_OK, "skipped": EXIT_SKIPPED}.get(record.status, EXIT_FAILED)
 
 
-def _status() -> int:
-    from .settings import load_settings
-    from .status import status_document
-    from .store import StateStore
+def _zone() -> ZoneInfo | None:
+    """SYNC_TIMEZONE when it is valid; an invalid one fails the run itself, with the settings error recorded."""
+    from .settings import DEFAULT_TIMEZONE, read_environment
 
-    settings = load_settings()
-    print(status_document(settings, StateStore(settings.storage)).model_dump_json(indent=2))
+    try:
+        return ZoneInfo(read_environment().get("SYNC_TIMEZONE") or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _status() -> int:
+    from .status import current_status
+
+    print(current_status().model_dump_json(indent=2))
     return EXIT_OK
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,10 +22,11 @@ from pydantic import (
 
 from . import SERVICE_NAME, __version__
 from .errors import LockBusy, SettingsError, StorageError
-from .pipeline import BACKFILL_LOCK_WAIT_S, LE_ERRORS_KEPT, RunRequest, day_range, run_sync
+from .dayspec import day_range, parse_day, refuse_future
+from .pipeline import BACKFILL_LOCK_WAIT_S, LE_ERRORS_KEPT, RunRequest, run_sync
 from .records import FINAL_STATUSES, SAMPLE_LIMIT, RunRecord, TimerStatus, is_run_id, new_run_id, utcnow
 from .settings import Settings, load_settings
-from .status import StatusDocument, status_document
+from .status import current_status
 from .store import StateStore, log_blob_name
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 RUNS_QUEUE = "leadpier-sync-runs"
 POISON_QUEUE = f"{RUNS_QUEUE}-poison"
 MAX_DEQUEUE_COUNT = 3  # host.json extensions.queues.maxDequeueCount
-TIMER_DISABLED_SETTING = "AzureWebJobs.sync_timer.Disabled"
 MAX_LOG_LINES = 1000
 MAX_RUNS_LIMIT = 100
 
@@ -107,37 +106,59 @@ def answers(handler: Callable[..., ApiResponse]) -> Callable[..., ApiResponse]:
 
 # -- request models --------------------------------------------------------------------------------
 
-_DAY_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
 def _day(value: Any) -> Any:
-    """Only YYYY-MM-DD: pydantic's own date parsing would also take timestamps and other shapes."""
+    """Only YYYY-MM-DD text: pydantic's own date parsing would also take timestamps, numbers and null."""
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not _DAY_TEXT.fullmatch(value):
+    if not isinstance(value, str):
         raise ValueError("must be a date in the form YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("is not a calendar date (YYYY-MM-DD)") from None
+    return parse_day(value)
+
+
+def _bool(value: Any) -> Any:
+    """Only JSON true or false: pydantic's lax booleans would take 0, "yes", "off" and 1.0."""
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
 
 
 Day = Annotated[date, BeforeValidator(_day)]
+OptionalDay = Annotated[date | None, BeforeValidator(_day)]  # may be absent, never null
+OptionalBool = Annotated[bool | None, BeforeValidator(_bool)]
+
+
+def _plain_fields(schema: dict[str, Any]) -> None:
+    """Fields that may be absent but not null: say so, and drop the `default: null` that string schemas cannot hold."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", "") is None:
+            del prop["default"]
+        if "anyOf" in prop:
+            prop.update(next(p for p in prop.pop("anyOf") if p.get("type") != "null"))
+
+
+def _trigger_schema(schema: dict[str, Any]) -> None:
+    _plain_fields(schema)
+    present = [{"required": [name]} for name in ("date", "from", "to")]
+    schema["oneOf"] = [
+        {"title": "today", "not": {"anyOf": present}},
+        {"title": "one day", "required": ["date"], "not": {"anyOf": present[1:]}},
+        {"title": "a range", "required": ["from", "to"], "not": present[0]},
+    ]
 
 
 class LogsQuery(BaseModel):
     """Query of GET /logs and GET /logs/download."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_plain_fields)
 
     lines: int = Field(50, ge=1, le=MAX_LOG_LINES, description=f"how many of the last lines, a whole number from 1 to {MAX_LOG_LINES}")
-    date: Day | None = Field(None, description="the day, YYYY-MM-DD (default: today in SYNC_TIMEZONE)")
+    date: OptionalDay = Field(None, description="the day, YYYY-MM-DD (default: today in SYNC_TIMEZONE)")
 
 
 class LogDownloadQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_plain_fields)
 
-    date: Day | None = Field(None, description="the day, YYYY-MM-DD (default: today in SYNC_TIMEZONE)")
+    date: OptionalDay = Field(None, description="the day, YYYY-MM-DD (default: today in SYNC_TIMEZONE)")
 
 
 class RunsQuery(BaseModel):
@@ -151,12 +172,13 @@ class RunsQuery(BaseModel):
 class TriggerBody(BaseModel):
     """Optional body of POST /trigger: no body runs today (and yesterday until final), `date` one day, `from`/`to` a range."""
 
-    model_config = ConfigDict(extra="forbid")  # by the JSON names only: "day" or "first" are unknown fields
+    # By the JSON names only: "day" or "first" are unknown fields. The schema states the three shapes as oneOf.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_trigger_schema)
 
-    day: Day | None = Field(None, alias="date", description="sync this one day, YYYY-MM-DD")
-    first: Day | None = Field(None, alias="from", description="first day of a range, YYYY-MM-DD (31 days at most)")
-    last: Day | None = Field(None, alias="to", description="last day of the range, YYYY-MM-DD")
-    dry_run: bool | None = Field(None, description="fetch, transform and record, but send nothing to LE (default: SYNC_DRY_RUN)")
+    day: OptionalDay = Field(None, alias="date", description="sync this one day, YYYY-MM-DD")
+    first: OptionalDay = Field(None, alias="from", description="first day of a range, YYYY-MM-DD (31 days at most)")
+    last: OptionalDay = Field(None, alias="to", description="last day of the range, YYYY-MM-DD")
+    dry_run: OptionalBool = Field(None, description="fetch, transform and record, but send nothing to LE (default: SYNC_DRY_RUN)")
 
     @model_validator(mode="after")
     def _one_shape(self) -> TriggerBody:
@@ -170,10 +192,6 @@ class TriggerBody(BaseModel):
 _ALLOWED = {
     "lines": f"lines must be a whole number from 1 to {MAX_LOG_LINES}",
     "limit": f"limit must be a whole number from 1 to {MAX_RUNS_LIMIT}",
-    "date": "date must be a date in the form YYYY-MM-DD",
-    "from": "from must be a date in the form YYYY-MM-DD",
-    "to": "to must be a date in the form YYYY-MM-DD",
-    "dry_run": "dry_run must be true or false",
 }
 
 
@@ -190,6 +208,8 @@ def parse(model: type[BaseModel], data: Mapping[str, Any]) -> Any:
                 problems.append(f'unknown field "{name}"; allowed fields: {allowed}')
             elif name in _ALLOWED:
                 problems.append(f"{_ALLOWED[name]} (got {err.get('input')!r})")
+            elif err["type"] == "value_error" and name:  # our own validators say what the value must be
+                problems.append(f"{name} {str(err['msg']).removeprefix('Value error, ')} (got {err.get('input')!r})")
             else:
                 problems.append(str(err.get("msg", "invalid input")).removeprefix("Value error, "))
         raise bad_request("; ".join(problems)) from None
@@ -267,24 +287,14 @@ def service_info() -> ApiResponse:
 # -- GET /status --------------------------------------------------------------------------------------
 
 
-def timer_enabled(environ: Mapping[str, str]) -> bool:
-    """False when the app setting AzureWebJobs.sync_timer.Disabled is true (Linux may turn its dots into underscores)."""
-    for name in (TIMER_DISABLED_SETTING, TIMER_DISABLED_SETTING.replace(".", "_")):
-        if environ.get(name, "").strip().lower() in ("true", "1", "yes"):
-            return False
-    return True
-
-
 def _settings_and_store() -> tuple[Settings, StateStore]:
     settings = load_settings()
     return settings, StateStore(settings.storage)
 
 
 @answers
-def status(environ: Mapping[str, str]) -> ApiResponse:
-    settings, store = _settings_and_store()
-    document: StatusDocument = status_document(settings, store, timer_enabled=timer_enabled(environ))
-    return ApiResponse.json(200, document)
+def status(environ: Mapping[str, str] | None = None) -> ApiResponse:
+    return ApiResponse.json(200, current_status(environ))
 
 
 # -- GET /runs, /runs/{run_id} ------------------------------------------------------------------------
@@ -410,10 +420,10 @@ def trigger(body: bytes) -> ApiResponse:
             days = day_range(request.first, request.last)
         except ValueError as exc:
             raise bad_request(f"{exc} (send {{\"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"}})") from None
-    if days and days[-1] > today:
-        raise bad_request(
-            f"{days[-1].isoformat()} is after today ({today.isoformat()} in {settings.timezone_name}); only past days and today can be synced"
-        )
+    try:
+        refuse_future(days, today, settings.timezone_name)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
     if not days and store.lock_is_held():
         return ApiResponse.json(409, AlreadyRunning(
             status="already_running", message="A sync run is already in progress; try again when it finishes (GET /status shows it)",

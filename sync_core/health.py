@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field
 
 from . import __version__
-from .api import POISON_QUEUE, ApiResponse, timer_enabled
+from .api import POISON_QUEUE, ApiResponse
+from .status import timer_enabled
 from .errors import SettingsError, SyncError
 from .records import JobStats, utcnow
 from .schedule import DEFAULT_SCHEDULE, interval
-from .settings import Settings, StorageTarget, load_settings, load_storage_target, read_environment
+from .settings import DEFAULT_TIMEZONE, Settings, StorageTarget, load_settings, load_storage_target, read_environment
 from .store import StateStore
 
 log = logging.getLogger(__name__)
@@ -146,9 +147,9 @@ def _zone(settings: Settings | None, env: Mapping[str, str]) -> Any:
     if settings:
         return settings.timezone
     try:
-        return ZoneInfo(env.get("SYNC_TIMEZONE") or "Asia/Kolkata")
+        return ZoneInfo(env.get("SYNC_TIMEZONE") or DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Asia/Kolkata")
+        return ZoneInfo(DEFAULT_TIMEZONE)
 
 
 def _bounded_checks(

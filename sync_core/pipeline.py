@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from pydantic import TypeAdapter, ValidationError
+
 from .campaign import UnmatchedCode, parse_campaign_code
 from .errors import DeadlineExceeded, LockBusy, LoginError, SettingsError, StorageError, SyncError
 from .http import Caller, Deadline, new_session
@@ -25,14 +27,13 @@ from .records import (
     utcnow,
 )
 from .runlog import RunLog
-from .settings import Settings, load_settings, load_storage_target, read_environment
+from .settings import DEFAULT_TIMEZONE, Settings, load_settings, load_storage_target, read_environment
 from .store import RunLock, StateStore
 from .transform import TransformResult, transform_rows
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TZ = ZoneInfo("Asia/Kolkata")
-MAX_RANGE_DAYS = 31
+DEFAULT_TZ = ZoneInfo(DEFAULT_TIMEZONE)
 LE_ERRORS_KEPT = 50
 BACKFILL_LOCK_WAIT_S = 120  # a queued backfill waits out a running timer run rather than being skipped
 
@@ -78,16 +79,6 @@ def _parse_day(text: str | None) -> date | None:
         return None
 
 
-def day_range(first: date, last: date) -> list[date]:
-    """Every day from first to last inclusive; ValueError past 31 days or when reversed."""
-    if last < first:
-        raise ValueError(f"the range ends ({last}) before it starts ({first})")
-    count = (last - first).days + 1
-    if count > MAX_RANGE_DAYS:
-        raise ValueError(f"the range covers {count} days; at most {MAX_RANGE_DAYS} are allowed")
-    return [first + timedelta(days=i) for i in range(count)]
-
-
 def run_sync(
     request: RunRequest,
     *,
@@ -115,12 +106,23 @@ def run_sync(
             settings = load_settings(environ)
         except SettingsError as exc:
             log.error("Settings are invalid: %s", exc)
+            env = read_environment(environ)
+            # Still say what was asked: a dry run that failed on its settings was a dry run.
+            record.dry_run = _asked_dry_run(env) if request.dry_run is None else request.dry_run
             _finish(record, "failed", str(exc))
-            _record_without_settings(record, read_environment(environ), runlog)
+            _record_without_settings(record, env, runlog)
             return record
         runlog.set_timezone(settings.timezone)
         record.dry_run = settings.dry_run if request.dry_run is None else request.dry_run
         return _run_locked(request, record, settings, runlog, thread_init, store)
+
+
+def _asked_dry_run(env: Mapping[str, str]) -> bool:
+    """SYNC_DRY_RUN as the settings model reads it, for a run whose settings as a whole are invalid."""
+    try:
+        return TypeAdapter(bool).validate_python((env.get("SYNC_DRY_RUN") or "false").strip())
+    except ValidationError:
+        return False
 
 
 def _run_locked(

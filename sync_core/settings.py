@@ -31,6 +31,7 @@ DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
 )
+DEFAULT_TIMEZONE = "Asia/Kolkata"
 LOCAL_SETTINGS_FILE = "local.settings.json"
 KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
 # Settings whose values must never be echoed back in an error message.
@@ -78,7 +79,7 @@ class Settings(BaseModel):
     leadpier_token_ttl_minutes: int = Field(120, alias="LEADPIER_TOKEN_TTL_MINUTES", ge=1)
     le_api_url: AnyHttpUrl = Field(alias="LE_API_URL")
     le_api_key: SecretStr | None = Field(None, alias="LE_API_KEY")
-    timezone_name: str = Field("Asia/Kolkata", alias="SYNC_TIMEZONE")
+    timezone_name: str = Field(DEFAULT_TIMEZONE, alias="SYNC_TIMEZONE")
     schedule: str = Field(DEFAULT_SCHEDULE, alias="SYNC_SCHEDULE")
     run_on_startup: bool = Field(False, alias="SYNC_RUN_ON_STARTUP")
     run_deadline_seconds: float = Field(480, alias="SYNC_RUN_DEADLINE_SECONDS", gt=0, le=3600)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 
 from pydantic import BaseModel
 
 from .records import JobStats, utcnow
 from .schedule import next_occurrence
-from .settings import Settings
+from .settings import Settings, load_settings, read_environment
 from .store import StateStore
+
+TIMER_DISABLED_SETTING = "AzureWebJobs.sync_timer.Disabled"
 
 
 def shown(moment: datetime | None, tz: tzinfo) -> str | None:
@@ -60,6 +63,21 @@ def next_run(settings: Settings, stats: JobStats, now: datetime) -> datetime | N
     if stats.timer and stats.timer.next and stats.timer.next > now:
         return stats.timer.next
     return next_occurrence(settings.schedule, now)
+
+
+def timer_enabled(environ: Mapping[str, str]) -> bool:
+    """False when the app setting AzureWebJobs.sync_timer.Disabled is true (Linux may turn its dots into underscores)."""
+    for name in (TIMER_DISABLED_SETTING, TIMER_DISABLED_SETTING.replace(".", "_")):
+        if environ.get(name, "").strip().lower() in ("true", "1", "yes"):
+            return False
+    return True
+
+
+def current_status(environ: Mapping[str, str] | None = None) -> StatusDocument:
+    """The /status document for these settings (the environment over local.settings.json), as the CLI prints it too."""
+    env = read_environment(environ)
+    settings = load_settings(env)
+    return status_document(settings, StateStore(settings.storage), timer_enabled=timer_enabled(env))
 
 
 def status_document(

@@ -16,8 +16,8 @@ from sync_core.api import (
     parse,
     plan_runs,
     timer_status,
-    timer_enabled,
 )
+from sync_core.status import timer_enabled
 from sync_core.records import RunRecord, is_run_id
 
 NOW = datetime(2026, 2, 13, 18, 3, 35, 123000, tzinfo=timezone.utc)
@@ -100,10 +100,16 @@ def test_timer_status_reads_the_hosts_schedule_status() -> None:
 @pytest.mark.parametrize("model, data, says", [
     (LogsQuery, {"lines": "0"}, "lines must be a whole number from 1 to 1000"),
     (LogsQuery, {"lines": "abc"}, "(got 'abc')"),
-    (LogsQuery, {"date": "2026-02-30"}, "date must be a date in the form YYYY-MM-DD"),
+    (LogsQuery, {"date": "2026-02-30"}, "date must be a calendar date (YYYY-MM-DD), and 2026-02-30 is not one: February 2026 has 28 days"),
+    (LogsQuery, {"date": "2026-13-01"}, "there is no month 13"),
+    (LogsQuery, {"date": "13/02/2026"}, "date must be a date in the form YYYY-MM-DD"),
+    (TriggerBody, {"date": "2026-02-29"}, "date must be a calendar date (YYYY-MM-DD), and 2026-02-29 is not one"),
+    (TriggerBody, {"date": None}, "date must be a date in the form YYYY-MM-DD"),
     (RunsQuery, {"limit": "101"}, "limit must be a whole number from 1 to 100"),
     (TriggerBody, {"from": "2026-02-01", "to": "x"}, "to must be a date"),
     (TriggerBody, {"date": "2026-02-01", "dry_run": "perhaps"}, "dry_run must be true or false"),
+    *[(TriggerBody, {"dry_run": lax}, f"dry_run must be true or false (got {lax!r})")
+      for lax in (0, 1, 1.0, "yes", "off", "1", "true", None)],
     (TriggerBody, {"extra": 1}, 'unknown field "extra"; allowed fields: "date", "from", "to", "dry_run"'),
 ])
 def test_bad_input_says_what_is_allowed(model, data, says) -> None:

@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from azure.storage.blob import ContainerClient
@@ -141,6 +143,31 @@ def test_bad_arguments_exit_2_and_run_nothing(
     assert leadpier.requests == [] and not blob_container.exists()
 
 
+def test_an_impossible_date_is_called_not_a_calendar_date(
+    sync_env: dict[str, str], capsys: pytest.CaptureFixture[str], leadpier: FakeLeadPier
+) -> None:
+    code, out, err = cli(capsys, "sync", "--date", "2026-02-30")
+
+    assert code == 2 and out == ""
+    assert "'2026-02-30' must be a calendar date (YYYY-MM-DD), and 2026-02-30 is not one: February 2026 has 28 days" in err
+    assert leadpier.requests == []
+
+
+def test_a_day_after_today_is_refused_as_trigger_refuses_it(
+    sync_env: dict[str, str], capsys: pytest.CaptureFixture[str], leadpier: FakeLeadPier,
+    blob_container: ContainerClient,
+) -> None:  # fmt: skip
+    tomorrow = (datetime.now(ZoneInfo("Asia/Kolkata")).date() + timedelta(days=1)).isoformat()
+
+    single = cli(capsys, "sync", "--date", tomorrow)
+    ranged = cli(capsys, "sync", "--from", (date.fromisoformat(tomorrow) - timedelta(days=3)).isoformat(), "--to", tomorrow)
+
+    for code, out, err in (single, ranged):
+        assert code == 2 and out == ""
+        assert f"{tomorrow} is after today" in err and "only past days and today can be synced" in err
+    assert leadpier.requests == [] and not blob_container.exists()
+
+
 # --------------------------------------------------------------------------- status and logs
 
 
@@ -183,6 +210,21 @@ def test_logs_of_a_day_without_a_log_says_so(sync_env: dict[str, str], capsys: p
     code, out, err = cli(capsys, "logs", "--date", "2020-01-01")
 
     assert code == 0 and out == "" and "No log for 2020-01-01" in err
+
+
+def test_status_says_the_scheduler_is_stopped_when_the_timer_is_disabled_as_http_status_does(
+    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.functions_helpers import App, body
+
+    monkeypatch.setenv("AzureWebJobs.sync_timer.Disabled", "true")
+
+    code, out, _ = cli(capsys, "status")
+    over_http = body(App().get("status", "/status"))
+
+    assert code == 0
+    assert json.loads(out)["scheduler"] == over_http["scheduler"]
+    assert over_http["scheduler"]["running"] is False and over_http["scheduler"]["next_run"] is None
 
 
 def test_status_with_bad_settings_exits_1_naming_the_setting(

@@ -252,7 +252,8 @@ def test_a_session_revoked_between_pages_means_one_new_login_and_every_row(store
 
     assert len(fetched) == 180 and len({r["source"] for r in fetched}) == 180
     assert server.logins == 2
-    assert [r["status"] for r in server.stats_requests].count(401) == 3  # pages 2 to 4 once each
+    # Pages 2 to 4 run at once: each is refused at most once; one that starts after the new login is not refused.
+    assert 1 <= [r["status"] for r in server.stats_requests].count(401) <= 3
 
 
 @pytest.mark.parametrize("status", [401, 403])

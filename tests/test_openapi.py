@@ -84,3 +84,28 @@ def test_query_parameters_state_what_is_allowed(spec) -> None:
 def test_the_document_is_json_and_openapi_3(spec) -> None:
     assert spec["openapi"].startswith("3.")
     assert json.loads(json.dumps(spec)) == spec
+
+
+def test_the_document_is_valid_openapi(spec) -> None:
+    from openapi_spec_validator import validate
+
+    validate(spec)  # raises, naming the path, on anything the OpenAPI 3.1 schema refuses
+
+
+def test_optional_parameters_have_no_null_default(spec) -> None:
+    for path in ("/logs", "/logs/download"):
+        date_param = next(p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == "date")
+        assert date_param["schema"] == {"type": "string", "format": "date"}
+
+
+def test_the_trigger_body_states_its_three_shapes(spec) -> None:
+    from jsonschema import Draft202012Validator
+
+    body = spec["components"]["schemas"]["TriggerBody"]
+    assert body["properties"]["dry_run"]["type"] == "boolean" and "default" not in body["properties"]["dry_run"]
+    validator = Draft202012Validator(body)
+    for good in ({}, {"dry_run": True}, {"date": "2026-02-13"}, {"from": "2026-02-01", "to": "2026-02-03"}):
+        assert validator.is_valid(good), good
+    for bad in ({"date": "2026-02-13", "from": "2026-02-01", "to": "2026-02-03"}, {"from": "2026-02-01"},
+                {"to": "2026-02-01"}, {"date": None}, {"dry_run": 0}, {"dry_run": "yes"}, {"day": "2026-02-13"}):
+        assert not validator.is_valid(bad), bad

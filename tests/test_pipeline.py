@@ -17,7 +17,8 @@ from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core import pipeline
 from sync_core.errors import LockBusy
-from sync_core.pipeline import RunRequest, day_range, report_days, run_sync
+from sync_core.dayspec import day_range
+from sync_core.pipeline import RunRequest, report_days, run_sync
 from sync_core.records import utcnow
 from sync_core.settings import load_settings
 from sync_core.status import status_document
@@ -191,6 +192,23 @@ def test_a_dry_run_sends_nothing_but_records_the_run(
     assert saved["dry_run"] is True and saved["fetched_rows"] == 30
     assert job_stats(blob_container)["total_runs"] == 1
     assert "Dry run: nothing sent to LE for 2026-02-13" in log_text(blob_container, record)
+
+
+@pytest.mark.parametrize(("asked", "setting"), [(True, None), (None, "true"), (None, "1")])
+def test_a_dry_run_that_fails_on_its_settings_is_still_recorded_as_a_dry_run(
+    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, le: FakeLE, blob_container: ContainerClient,
+    asked: bool | None, setting: str | None,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("SYNC_TIMEZONE", "Mars/Base")
+    if setting:
+        monkeypatch.setenv("SYNC_DRY_RUN", setting)
+
+    record = run(dates=[DAY], dry_run=asked)
+
+    assert record.status == "failed" and "SYNC_TIMEZONE" in (record.error or "")
+    assert record.dry_run is True
+    assert run_blob(blob_container, record)["dry_run"] is True
+    assert le.puts == []
 
 
 def test_sync_dry_run_setting_makes_every_run_dry(
