@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-# The LE side's domain table (UPSTREAM.md); names past the documented ones are stand-ins.
+# The built-in domain-code table (docs/REFERENCE.md); names past the documented ones are stand-ins.
 KNOWN_DOMAINS: dict[str, str] = {
     "lbe": "loanboostexpress.com",
     "sle": "secureloanedge.com",

@@ -396,7 +396,7 @@ def _source_key(row: Mapping[str, Any]) -> str:
 
 
 class FakeLeadPier(LoopbackServer):
-    """LeadPier's login and source-statistics endpoints, as UPSTREAM.md describes them.
+    """LeadPier's login and source-statistics endpoints, as docs/REFERENCE.md describes them.
 
     `requests` holds every request (method, path, kind, json, headers, time, status, response);
     `logins` counts successful logins; `issued_tokens` lists every token handed out.

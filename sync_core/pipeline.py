@@ -1,4 +1,4 @@
-"""One sync run, steps 1 to 8 of SPEC: lock, token, report days, fetch, transform, match, send, record."""
+"""One sync run, the steps of docs/REFERENCE.md: lock, token, report days, fetch, transform, match, send, record."""
 
 from __future__ import annotations
 

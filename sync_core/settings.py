@@ -63,7 +63,7 @@ class StorageTarget(BaseModel):
 
 
 class Settings(BaseModel):
-    """Every setting of SPEC's table, by its app-setting name."""
+    """Every setting of the reference's table (docs/REFERENCE.md), by its app-setting name."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 

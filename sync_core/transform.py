@@ -1,4 +1,4 @@
-"""The transform: LeadPier statistics rows into LE records, as pure functions (UPSTREAM's mapping table)."""
+"""The transform: LeadPier statistics rows into LE records, as pure functions (the mapping table in docs/REFERENCE.md)."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def _whole(value: float) -> int:
 
 
 def to_le_record(stat: SourceStat) -> LeRecord:
-    """UPSTREAM's mapping; rpc is revenue per visitor. Callers pass only rows with visitors > 0."""
+    """The LE field mapping; rpc is revenue per visitor. Callers pass only rows with visitors > 0."""
     rpc = Decimal(repr(stat.total_revenue)) / Decimal(repr(stat.visitors))
     return LeRecord(
         campaign_code=stat.source,

@@ -1,4 +1,4 @@
-"""Every function of SPEC's table, called as the host calls it, against Azurite and the loopback LeadPier and LE."""
+"""Every function of the app, called as the host calls it, against Azurite and the loopback LeadPier and LE."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ def _number(value: Any) -> Decimal:
 
 
 def expected_le_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """UPSTREAM's mapping table, written out on its own (in LeadPier's order: source descending)."""
+    """The LE field mapping table, written out on its own (in LeadPier's order: source descending)."""
     out = []
     for row in sorted(rows, key=lambda r: str(r.get("source") or ""), reverse=True):
         visitors = _number(row.get("visitors"))

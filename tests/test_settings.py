@@ -1,4 +1,4 @@
-"""Settings: SPEC's names and defaults, local.settings.json under the environment, errors that name the setting."""
+"""Settings: the documented names and defaults, local.settings.json under the environment, errors that name the setting."""
 
 from __future__ import annotations
 

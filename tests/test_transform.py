@@ -1,4 +1,4 @@
-"""The transform: LeadPier rows become LE records exactly as UPSTREAM's mapping table says."""
+"""The transform: LeadPier rows become LE records exactly as the LE field mapping table says."""
 
 from __future__ import annotations
 

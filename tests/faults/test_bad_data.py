@@ -40,7 +40,7 @@ rows = st.one_of(
 
 
 def _is_readable_number(value: Any) -> bool:
-    """SPEC: a number or a numeric string; missing or null counts as 0."""
+    """A number or a numeric string; missing or null counts as 0."""
     if value is None:
         return True
     if isinstance(value, bool):
@@ -81,7 +81,7 @@ def test_any_rows_transform_without_raising_and_each_row_is_counted_once(batch: 
         assert isinstance(bad.source, str) and bad.source
         assert isinstance(bad.reason, str) and bad.reason and "\n" not in bad.reason
 
-    # Unreadable rows (SPEC step 5) are always among the invalid ones, each exactly once.
+    # Unreadable rows (step 5 of a run) are always among the invalid ones, each exactly once.
     unreadable = [
         row for row in batch
         if not _source_ok(row) or not all(_is_readable_number(row.get(f)) for f in NUMBER_FIELDS)

@@ -140,7 +140,7 @@ def test_trigger_body(app: App, blob_container: ContainerClient, body: bytes) ->
 
 
 def test_the_named_bad_inputs_are_400(app: App, blob_container: ContainerClient) -> None:
-    """SPEC's own list of bad input, each a 400 that changes nothing."""
+    """The documented list of bad input, each a 400 that changes nothing."""
     before = snapshot(blob_container)
     for lines in ("0", "-5", "abc", "100000"):
         assert app.get("logs", "/logs", params={"lines": lines}).status_code == 400

@@ -1,4 +1,4 @@
-"""LeadPier misbehaving: each fault is served by the fake LeadPier; the run ends as SPEC says and the next one is clean."""
+"""LeadPier misbehaving: each fault is served by the fake LeadPier; the run ends as documented and the next one is clean."""
 
 from __future__ import annotations
 
