@@ -133,7 +133,9 @@ class Invocation:
             return []
         if datum.type == "json":
             value = json.loads(datum.value)
-            return [m if isinstance(m, str) else json.dumps(m) for m in value] if isinstance(value, list) else [datum.value]
+            if not isinstance(value, list):
+                return [datum.value]
+            return [m if isinstance(m, str) else json.dumps(m) for m in value]
         return [datum.value.decode() if isinstance(datum.value, bytes) else datum.value]
 
 
@@ -222,7 +224,8 @@ class Host:
         return invoke(self.start, "sync_worker", {self.trigger_name("sync_worker"): body}, metadata)
 
     def fire_timer(self, schedule_status: dict[str, str] | None, past_due: bool = False) -> Invocation:
-        return invoke(self.start, "sync_timer", {self.trigger_name("sync_timer"): timer_request(schedule_status, past_due)})
+        timer = timer_request(schedule_status, past_due)
+        return invoke(self.start, "sync_timer", {self.trigger_name("sync_timer"): timer})
 
 
 if __name__ == "__main__":
