@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/setup-infra-tools.sh   # checkov and pycep-parser for tests/infra, in their own venv
 exec .venv/bin/python -m pytest -n 2 "$@"
