@@ -162,6 +162,7 @@ module functionApp 'modules/function-app.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     leadpierPasswordSecretUri: keyVault.outputs.leadpierPasswordSecretUri
     leApiKeySecretUri: keyVault.outputs.leApiKeySecretUri
+    hasLeApiKey: !empty(leApiKey)
     leadpierUsername: leadpierUsername
     leApiUrl: leApiUrl
     syncTimezone: syncTimezone

@@ -11,6 +11,8 @@ param deploymentContainerName string
 param applicationInsightsName string
 param leadpierPasswordSecretUri string
 param leApiKeySecretUri string
+@description('Whether the vault holds an LE API key; without one LE_API_KEY stays empty.')
+param hasLeApiKey bool
 param leadpierUsername string
 param leApiUrl string
 param syncTimezone string
@@ -119,7 +121,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         // Empty when LE wants no key: the app treats an empty setting as unset.
         {
           name: 'LE_API_KEY'
-          value: empty(leApiKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${leApiKeySecretUri})'
+          value: hasLeApiKey ? '@Microsoft.KeyVault(SecretUri=${leApiKeySecretUri})' : ''
         }
         {
           name: 'SYNC_TIMEZONE'

@@ -9,6 +9,8 @@ param leadpierPassword string
 @secure()
 param leApiKey string
 
+var leApiKeySecretName = 'le-api-key'
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -49,9 +51,10 @@ resource leadpierPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' =
   }
 }
 
+// Only when LE wants a key: without one, LE_API_KEY stays empty and the app sends no X-API-Key.
 resource leApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(leApiKey)) {
   parent: vault
-  name: 'le-api-key'
+  name: leApiKeySecretName
   properties: {
     //checkov:skip=CKV_AZURE_41:The key is issued by LE and rotated there; an expiry date here would only break the reference.
     //checkov:skip=CKV_AZURE_114:contentType is set below; checkov looks for it one level too high in a conditional resource (the infra tests check it on the parse).
@@ -63,4 +66,5 @@ resource leApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!em
 output name string = vault.name
 // Secret URIs without a version: the reference follows the latest version of the secret.
 output leadpierPasswordSecretUri string = leadpierPasswordSecret.properties.secretUri
-output leApiKeySecretUri string = !empty(leApiKey) ? leApiKeySecret.properties.secretUri : ''
+// (The LE key's URI is known whether or not the secret exists; main.bicep only uses it when it does.)
+output leApiKeySecretUri string = '${vault.properties.vaultUri}secrets/${leApiKeySecretName}'

@@ -86,8 +86,9 @@ def test_no_setting_flex_consumption_refuses_and_no_storage_key(app_settings: di
 def test_secrets_are_key_vault_references_never_values(app_settings: dict[str, Any]) -> None:
     assert KEY_VAULT_REFERENCE.match(app_settings["LEADPIER_PASSWORD"])
     branches = app_settings["LE_API_KEY"]["operator"]["operands"]
-    assert branches["true_value"] == ""  # no key: the setting is empty, which the app reads as unset
-    assert KEY_VAULT_REFERENCE.match(branches["false_value"])
+    assert branches["condition"] == "hasLeApiKey"
+    assert KEY_VAULT_REFERENCE.match(branches["true_value"])
+    assert branches["false_value"] == ""  # no key: the setting is empty, which the app reads as unset
 
 
 def _bicep_default(main_bicep: dict[str, Any], param: str) -> Any:
