@@ -178,3 +178,40 @@ def test_outputs_give_the_app_name_its_url_and_the_function_key_command(main_bic
     outputs = main_bicep["outputs"]
     assert {"AZURE_FUNCTION_APP_NAME", "AZURE_FUNCTION_APP_URL", "AZURE_FUNCTION_KEY_COMMAND"} <= set(outputs)
     assert outputs["AZURE_FUNCTION_KEY_COMMAND"]["value"].startswith("az functionapp keys list -n ${")
+
+
+def _module_output_uses(node: Any) -> set[tuple[str, str]]:
+    """(module, output) pairs of every `<module>.outputs.<name>` in a parsed expression."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(node, dict):
+        operands = node.get("operator", {}).get("operands", {}) if isinstance(node.get("operator"), dict) else {}
+        inner = operands.get("operand_2")
+        if isinstance(operands.get("operand_1"), str) and isinstance(inner, dict):
+            inner_operands = inner.get("operator", {}).get("operands", {})
+            if inner_operands.get("operand_1") == "outputs" and isinstance(inner_operands.get("operand_2"), str):
+                found.add((operands["operand_1"], inner_operands["operand_2"]))
+        for value in node.values():
+            found |= _module_output_uses(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _module_output_uses(value)
+    elif isinstance(node, str):
+        found |= set(re.findall(r"(\w+)\.outputs\.(\w+)", node))
+    return found
+
+
+def test_modules_get_exactly_their_parameters_and_give_the_outputs_main_uses(bicep: dict[str, Any],
+                                                                           main_bicep: dict[str, Any]) -> None:
+    """What the Bicep compiler would refuse, checked on the parse: an unknown or missing module parameter, or an
+    output a module does not declare."""
+    modules = main_bicep["modules"]
+    for symbol, module in modules.items():
+        target = bicep[f"infra/{module['detail']['path']}"]
+        declared = target["parameters"]
+        passed = set(module["config"]["params"])
+        required = {name for name, p in declared.items() if p["default"] is None}
+        assert passed <= set(declared), f"{symbol}: unknown parameters {passed - set(declared)}"
+        assert required <= passed, f"{symbol}: missing parameters {required - passed}"
+    for module_symbol, output in _module_output_uses(main_bicep):
+        target = bicep[f"infra/{modules[module_symbol]['detail']['path']}"]
+        assert output in target["outputs"], f"{module_symbol} has no output {output}"
