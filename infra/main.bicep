@@ -1,0 +1,186 @@
+// LeadPier Sync on Azure Functions Flex Consumption: everything `azd up` creates, in one resource group.
+// Secure by default: one user-assigned identity for storage, Key Vault and Application Insights; no shared keys,
+// no secret in an app setting, an output or a default. The modules under modules/ hold the resources.
+targetScope = 'subscription'
+
+// -- where ------------------------------------------------------------------------------------------------------
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; with the subscription and the region it seeds every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource; it must offer the Flex Consumption plan and Python 3.13.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group to create; empty: rg-<environment name>.')
+param resourceGroupName string = ''
+
+// -- the app's settings without a sensible default ----------------------------------------------------------------
+
+@minLength(1)
+@description('LeadPier account user name (LEADPIER_USERNAME).')
+param leadpierUsername string
+
+@secure()
+@minLength(1)
+@description('LeadPier account password; stored in Key Vault, the app setting LEADPIER_PASSWORD only references it.')
+param leadpierPassword string
+
+@minLength(1)
+@description('The LE endpoint (LE_API_URL), https://<le-host>/email_dashboard/stats/le_api.php.')
+param leApiUrl string
+
+@secure()
+@description('LE API key sent as X-API-Key; stored in Key Vault and referenced by LE_API_KEY. Empty: no key is sent.')
+param leApiKey string
+
+// -- the app's settings with a default ----------------------------------------------------------------------------
+
+@description('IANA time zone of the report day and of the times shown (SYNC_TIMEZONE).')
+param syncTimezone string = 'Asia/Kolkata'
+
+@description('NCRONTAB schedule of the sync timer, six fields with seconds first, evaluated in UTC (SYNC_SCHEDULE).')
+param syncSchedule string = '0 */10 * * * *'
+
+@minValue(0)
+@description('How many past days a run catches up on when earlier runs missed them (SYNC_CATCHUP_DAYS).')
+param syncCatchupDays int = 7
+
+@minLength(3)
+@maxLength(63)
+@description('Blob container of the app\'s state (SYNC_STATE_CONTAINER); the lifecycle rule follows it.')
+param stateContainerName string = 'leadpier-sync'
+
+@minValue(1)
+@description('Days after which run records (runs/) and daily logs (logs/) are deleted by the lifecycle rule.')
+param retentionDays int = 90
+
+// -- the plan -----------------------------------------------------------------------------------------------------
+
+@minValue(1)
+@maxValue(1000)
+@description('Most instances Flex Consumption may run at once. The work is a singleton (a blob lease): a few cover the HTTP group, the timer and the queue worker.')
+param maximumInstanceCount int = 4
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory of each instance, in MB.')
+param instanceMemoryMB int = 2048
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-leadpier-${resourceToken}'
+var deploymentContainerName = 'app-package'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-leadpier-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-leadpier-${resourceToken}'
+    applicationInsightsName: 'appi-leadpier-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'stleadpier${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    stateContainerName: stateContainerName
+    retentionDays: retentionDays
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-lp-${resourceToken}'
+    location: location
+    tags: tags
+    leadpierPassword: leadpierPassword
+    leApiKey: leApiKey
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'asp-leadpier-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    leadpierPasswordSecretUri: keyVault.outputs.leadpierPasswordSecretUri
+    leApiKeySecretUri: keyVault.outputs.leApiKeySecretUri
+    hasLeApiKey: !empty(leApiKey)
+    leadpierUsername: leadpierUsername
+    leApiUrl: leApiUrl
+    syncTimezone: syncTimezone
+    syncSchedule: syncSchedule
+    syncCatchupDays: syncCatchupDays
+    stateContainerName: stateContainerName
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+  // The host starts as soon as the app exists: its identity must already reach storage and the vault.
+  dependsOn: [
+    roles
+  ]
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_URL string = functionApp.outputs.url
+output AZURE_FUNCTION_KEY_COMMAND string = 'az functionapp keys list -n ${functionApp.outputs.name} -g ${rg.name} --query functionKeys.default -o tsv'
