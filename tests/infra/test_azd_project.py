@@ -23,7 +23,7 @@ def test_azure_yaml_declares_one_python_function_service_at_the_repository_root(
 def test_funcignore_keeps_tests_tooling_docs_and_infra_out_of_the_package() -> None:
     ignored = {line.strip() for line in (ROOT / ".funcignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
-    for entry in ("tests/", "sandbox/", "bench/", "docs/", "infra/", "scripts/", ".venv/", ".venv-infra/",
+    for entry in ("tests/", "sandbox/", "bench/", "docs/", "infra/", "scripts/", ".venv/", ".venv-*/",
                   "azure.yaml", ".azure/", "local.settings.json"):
         assert entry in ignored, entry
     for needed in ("function_app.py", "host.json", "requirements.txt", "sync_core/"):
