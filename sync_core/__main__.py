@@ -8,9 +8,11 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 
+from . import telemetry
 from .errors import SyncError
 from .pipeline import RunRequest, day_range, run_sync
 from .records import utcnow
+from .settings import read_environment
 
 EXIT_OK, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3  # bad arguments: 2, from argparse
 MAX_LOG_LINES = 1000
@@ -61,7 +63,12 @@ def _sync(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             dates = day_range(args.first, args.last)
         except ValueError as exc:
             parser.error(str(exc))
-    record = run_sync(RunRequest(trigger="cli", dates=dates, dry_run=True if args.dry_run else None))
+    # With APPLICATIONINSIGHTS_CONNECTION_STRING set, the run sends the telemetry it sends from the host.
+    telemetry.configure_from_environment(read_environment())
+    try:
+        record = run_sync(RunRequest(trigger="cli", dates=dates, dry_run=True if args.dry_run else None))
+    finally:
+        telemetry.flush()
     print(record.model_dump_json(indent=2))
     return {"success": EXIT_OK, "warning": EXIT_OK, "skipped": EXIT_SKIPPED}.get(record.status, EXIT_FAILED)
 
