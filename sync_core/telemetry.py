@@ -118,6 +118,9 @@ def configure_from_environment(environ: Mapping[str, str] | None = None) -> bool
                 "enable_live_metrics": False,
                 "enable_performance_counters": False,
                 "span_processors": [QueryRedactingSpanProcessor()],
+                # An unreachable or failing endpoint costs one attempt per batch, not a retry loop at exit.
+                "retry_total": 0,
+                "timeout": 5.0,
             }
             if not env.get("OTEL_TRACES_SAMPLER"):
                 # The distro's default rate-limited sampler drops spans of a short process; keep every run.

@@ -207,3 +207,11 @@ def test_without_a_connection_string_nothing_is_exported_and_opentelemetry_is_no
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer == {"status": "success", "otel": []}, done.stderr[-2000:]
     assert len(le.puts) == 1
+
+
+def test_importing_function_app_loads_no_opentelemetry() -> None:
+    probe = ("import sys, function_app\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'azure.monitor', 'sync_core'))))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+
+    assert done.stdout.strip() == "[]", done.stderr[-2000:]
