@@ -77,6 +77,13 @@ param maximumInstanceCount int = 4
 @description('Memory of each instance, in MB.')
 param instanceMemoryMB int = 2048
 
+@description('E-mail address the alerts go to: a failed run, or no successful run for staleAfterMinutes.')
+param alertEmail string
+
+@description('Minutes without a successful run before the staleness alert fires (three schedule intervals by default).')
+@minValue(10)
+param staleAfterMinutes int = 30
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -176,6 +183,29 @@ module functionApp 'modules/function-app.bicep' = {
   dependsOn: [
     roles
   ]
+}
+
+// What an operator watches: alerts on failed or missing runs, and a workbook of the run history (docs/OPERATIONS.md).
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    appInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmail: alertEmail
+    staleAfterMinutes: staleAfterMinutes
+    location: location
+    tags: tags
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    appInsightsId: monitoring.outputs.applicationInsightsId
+    location: location
+    tags: tags
+  }
 }
 
 output AZURE_LOCATION string = location

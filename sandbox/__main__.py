@@ -25,6 +25,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
 
+    from sync_core import telemetry
     from sync_core.pipeline import RunRequest, run_sync
     from sync_core.records import utcnow
     from sync_core.settings import load_settings
@@ -46,7 +47,12 @@ def main() -> int:
                 "SYNC_DRY_RUN": "true" if args.dry_run else "false",
             }
             _isolate(env, Path(workdir))
-            record = run_sync(RunRequest(trigger="cli"))
+            # With APPLICATIONINSIGHTS_CONNECTION_STRING in the shell, the run's telemetry goes there too.
+            telemetry.configure_from_environment()
+            try:
+                record = run_sync(RunRequest(trigger="cli"))
+            finally:
+                telemetry.flush()
             settings = load_settings()
             status = status_document(settings, StateStore(settings.storage))
             print("\n== Run record ==")

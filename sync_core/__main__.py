@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import telemetry
 from .dayspec import day_range, parse_day, refuse_future
 from .errors import SyncError
 from .pipeline import RunRequest, run_sync
 from .records import utcnow
+from .settings import read_environment
 
 EXIT_OK, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3  # bad arguments: 2, from argparse
 MAX_LOG_LINES = 1000
@@ -68,7 +70,12 @@ def _sync(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             refuse_future(dates, utcnow().astimezone(zone).date(), str(zone))
         except ValueError as exc:
             parser.error(str(exc))
-    record = run_sync(RunRequest(trigger="cli", dates=dates, dry_run=True if args.dry_run else None))
+    # With APPLICATIONINSIGHTS_CONNECTION_STRING set, the run sends the telemetry it sends from the host.
+    telemetry.configure_from_environment(read_environment())
+    try:
+        record = run_sync(RunRequest(trigger="cli", dates=dates, dry_run=True if args.dry_run else None))
+    finally:
+        telemetry.flush()
     print(record.model_dump_json(indent=2))
     return {"success": EXIT_OK, "warning": EXIT_OK, "skipped": EXIT_SKIPPED}.get(record.status, EXIT_FAILED)
 

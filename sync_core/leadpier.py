@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import requests
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from . import telemetry
 from .errors import ConcurrentUpdate, LoginError, UpstreamError
 from .http import Caller
 from .records import LeadPierSession, utcnow
@@ -142,6 +143,14 @@ class LeadPierClient:
             return self._login()
 
     def _login(self) -> str:
+        with telemetry.span(telemetry.LOGIN_SPAN) as login_span:
+            try:
+                return self._login_once()
+            except Exception as exc:
+                login_span.fail(str(exc))
+                raise
+
+    def _login_once(self) -> str:
         log.info("Logging in to LeadPier as %s", self._username)
         try:
             response = self._caller.request(
@@ -197,6 +206,17 @@ class LeadPierClient:
             "periodTo": day.isoformat(),
         }
         what = f"LeadPier statistics for {day.isoformat()} (offset {offset})"
+        with telemetry.span(telemetry.PAGE_SPAN, {telemetry.REPORT_DATE: day.isoformat(),
+                                                  telemetry.PAGE_OFFSET: offset}) as page_span:
+            try:
+                page = self._fetch_page(body, what)
+            except Exception as exc:
+                page_span.fail(str(exc))
+                raise
+            page_span.set(telemetry.PAGE_ROWS, len(page.statistics))
+            return page
+
+    def _fetch_page(self, body: dict[str, Any], what: str) -> StatsPage:
         token = self.ensure_token()
         for relogins in range(MAX_RELOGINS + 1):
             response = self._caller.request(

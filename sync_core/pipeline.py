@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 
+from . import telemetry
 from .campaign import UnmatchedCode, parse_campaign_code
 from .errors import DeadlineExceeded, LockBusy, LoginError, SettingsError, StorageError, SyncError
 from .http import Caller, Deadline, new_session
@@ -100,7 +102,7 @@ def run_sync(
         report_dates=[d.isoformat() for d in request.dates or []],
         parent_run_id=request.parent_run_id,
     )
-    with RunLog(record.run_id, request.trigger, DEFAULT_TZ) as runlog:
+    with RunLog(record.run_id, request.trigger, DEFAULT_TZ) as runlog, telemetry.run_span(record) as span:
         log.info("Run %s started (trigger: %s)", record.run_id, request.trigger)
         try:
             settings = load_settings(environ)
@@ -114,7 +116,7 @@ def run_sync(
             return record
         runlog.set_timezone(settings.timezone)
         record.dry_run = settings.dry_run if request.dry_run is None else request.dry_run
-        return _run_locked(request, record, settings, runlog, thread_init, store)
+        return _run_locked(request, record, settings, runlog, thread_init, store, span)
 
 
 def _asked_dry_run(env: Mapping[str, str]) -> bool:
@@ -132,9 +134,11 @@ def _run_locked(
     runlog: RunLog,
     thread_init: Callable[[], None] | None,
     store: StateStore | None = None,
+    span: telemetry.Span | None = None,
 ) -> RunRecord:
     lock: RunLock | None = None
     stats_read: tuple[JobStats, str | None] | None = None
+    storage_requests_before = store.requests if store is not None else 0
     try:
         store = store or StateStore(settings.storage)
         candidate = store.lock(thread_init)
@@ -168,6 +172,8 @@ def _run_locked(
                 _persist(store, record, runlog, settings, request.timer, stats_read)
             finally:
                 lock.release()
+        if span is not None and store is not None:
+            span.set(telemetry.STORAGE_REQUESTS, store.requests - storage_requests_before)
     return record
 
 
@@ -205,14 +211,19 @@ def _sync_days(
         for day in days:
             result = DayResult(report_date=day.isoformat())
             record.days.append(result)
-            try:
-                lock.check()
-                _sync_day(day, result, leadpier, le, settings, tally, lock, dry_run=record.dry_run)
-            except SyncError as exc:
-                result.error = str(exc)
-                log.error("Day %s failed: %s", day.isoformat(), exc)
-                if isinstance(exc, (StorageError, DeadlineExceeded, LoginError)):
-                    raise  # the next day would fail the same way
+            with telemetry.span(telemetry.DAY_SPAN, {telemetry.REPORT_DATE: result.report_date}) as day_span:
+                try:
+                    lock.check()
+                    _sync_day(day, result, leadpier, le, settings, tally, lock, dry_run=record.dry_run)
+                except SyncError as exc:
+                    result.error = str(exc)
+                    day_span.fail(result.error)
+                    log.error("Day %s failed: %s", day.isoformat(), exc)
+                    if isinstance(exc, (StorageError, DeadlineExceeded, LoginError)):
+                        raise  # the next day would fail the same way
+                finally:
+                    day_span.set(telemetry.FETCHED_ROWS, result.fetched_rows)
+                    day_span.set(telemetry.SENT_RECORDS, result.sent_records)
     finally:
         session.close()
         record.upstream_requests = caller.calls
@@ -276,7 +287,15 @@ def _sync_day(
         log.info("No records for %s; nothing sent to LE", day.isoformat())
         return
     lock.check()  # never send once another run may have taken over
-    answer = le.put_day(day, transformed.records)
+    with telemetry.span(telemetry.LE_PUT_SPAN, {telemetry.REPORT_DATE: day.isoformat(),
+                                                telemetry.RECORDS: len(transformed.records)}) as put_span:
+        answer = le.put_day(day, transformed.records)
+        put_span.set(telemetry.LE_SUCCESS, answer.success)
+        put_span.set(telemetry.LE_MATCHED, answer.matched)
+        put_span.set(telemetry.LE_UNMATCHED, answer.unmatched)
+        put_span.set(telemetry.LE_ERRORS, telemetry.le_errors_dimension(answer.errors))
+        if not answer.success:
+            put_span.fail(answer.message or "success: false")
     result.sent_records = len(transformed.records)
     result.le_success = answer.success
     result.le_message = answer.message
@@ -364,11 +383,16 @@ def _persist(
 
     try:
         # Three independent blobs: written at once, the run ends one storage round trip later instead of three.
+        # Each write runs in a copy of this context: its span (and any log line) stays with this run.
+        def traced(blob: str, action: Callable[..., object], *args: object) -> Callable[[], object]:
+            context = contextvars.copy_context()
+            return lambda: context.run(telemetry.in_span, telemetry.STATE_WRITE_SPAN, {telemetry.BLOB: blob}, action, *args)
+
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="run-record") as pool:
             writes = [
-                pool.submit(store.save_run, record),
-                pool.submit(store.update_job_stats, change, read=stats_read),
-                pool.submit(store.append_log, log_day, text),
+                pool.submit(traced("run_record", store.save_run, record)),
+                pool.submit(traced("job_stats", lambda: store.update_job_stats(change, read=stats_read))),
+                pool.submit(traced("log", store.append_log, log_day, text)),
             ]
             for write in writes:
                 write.result()

@@ -53,7 +53,8 @@ _HANDLER = _RunHandler(level=logging.INFO)
 _HANDLER.addFilter(_RunDimensions())
 
 
-def _install() -> None:
+def install() -> None:
+    """Put the run handler on the `sync_core` logger (idempotent); handlers added later see the run's dimensions."""
     logger = logging.getLogger("sync_core")
     if _HANDLER not in logger.handlers:
         logger.addHandler(_HANDLER)
@@ -74,7 +75,7 @@ class RunLog:
         self.formatter = ZonedFormatter(tz)
 
     def __enter__(self) -> RunLog:
-        _install()
+        install()
         self._token = _current.set(self)
         return self
 

@@ -100,6 +100,20 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identityClientId};Authorization=AAD'
         }
+        // OpenTelemetry (host.json telemetryMode): the worker sets up the Azure Monitor distro, and every span of a
+        // run is kept (runs are few; the distro's default rate limit would drop most of a run's spans).
+        {
+          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+          value: 'true'
+        }
+        {
+          name: 'OTEL_TRACES_SAMPLER'
+          value: 'microsoft.fixed_percentage'
+        }
+        {
+          name: 'OTEL_TRACES_SAMPLER_ARG'
+          value: '1.0'
+        }
         // "/" is the app's service info, never the platform's welcome page.
         {
           name: 'AzureWebJobsDisableHomepage'

@@ -23,6 +23,9 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "AzureWebJobsDisableHomepage",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",  # the Python worker sets up the Azure Monitor distro
+    "OTEL_TRACES_SAMPLER",                  # the distro's sampler, and its argument (the share of runs kept)
+    "OTEL_TRACES_SAMPLER_ARG",
 }
 # Settings the template sets ahead of the settings model: a name here is read by code that lands in the same
 # release. Each one leaves this set as soon as the model names it (the test below says so).

@@ -1,0 +1,322 @@
+"""Run telemetry: the names of a run's spans, attributes and metrics, and their export through OpenTelemetry.
+
+Application Insights shows the run span as a `requests` item, the other spans as `dependencies`, log lines as
+`traces` and the instruments as `customMetrics`; attributes become `customDimensions`. docs/OPERATIONS.md lists
+them with a query per question. Nothing here imports OpenTelemetry until telemetry is on: in the Functions host
+the Python worker configures the Azure Monitor distro (`PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true`);
+elsewhere (CLI, sandbox) `configure_from_environment` does it when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from .records import RunRecord
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CONNECTION_STRING_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+WORKER_TELEMETRY_SETTING = "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"
+INSTRUMENTATION_SCOPE = "leadpier_sync"
+
+# -- spans -----------------------------------------------------------------------------------------------------
+RUN_SPAN = "leadpier_sync.run"  # kind CONSUMER: a `requests` item, whoever started the run
+DAY_SPAN = "leadpier_sync.day"  # one report day of the run
+LOGIN_SPAN = "leadpier_sync.login"  # a LeadPier login and the saving of its session
+PAGE_SPAN = "leadpier_sync.fetch_page"  # one page of statistics (re-logins and retries included)
+LE_PUT_SPAN = "leadpier_sync.le_put"  # the PUT of one day to LE
+STATE_WRITE_SPAN = "leadpier_sync.write_state"  # one of the blobs written at the end of a run
+
+# -- span attributes (customDimensions) ------------------------------------------------------------------------
+RUN_ID = "sync.run_id"
+TRIGGER = "sync.trigger"
+REPORT_DATES = "sync.report_dates"  # comma-separated YYYY-MM-DD
+STATUS = "sync.status"  # success / warning / failed / skipped
+ERROR = "sync.error"  # the run's one-sentence error, when it has one
+FETCHED_ROWS = "sync.fetched_rows"
+SENT_RECORDS = "sync.sent_records"
+MATCHED_RECORDS = "sync.matched_records"
+UNMATCHED_RECORDS = "sync.unmatched_records"
+INVALID_ROWS = "sync.invalid_rows"
+UPSTREAM_REQUESTS = "sync.upstream_requests"
+STORAGE_REQUESTS = "sync.storage_requests"
+DURATION_MS = "sync.duration_ms"
+DRY_RUN = "sync.dry_run"
+REPORT_DATE = "sync.report_date"  # day, page and PUT spans
+PAGE_OFFSET = "sync.page_offset"
+PAGE_ROWS = "sync.page_rows"
+RECORDS = "sync.records"  # records in the PUT
+LE_SUCCESS = "sync.le_success"
+LE_MATCHED = "sync.le_matched"
+LE_UNMATCHED = "sync.le_unmatched"
+LE_ERRORS = "sync.le_errors"  # JSON array of LE's `errors` (the codes it did not match), cut to whole entries
+BLOB = "sync.blob"  # which state blob a write span wrote: run_record / job_stats / log
+
+# -- metrics (customMetrics), each with the dimensions STATUS and TRIGGER --------------------------------------
+RUNS_METRIC = "leadpier_sync.runs"  # counter: runs by status
+SENT_METRIC = "leadpier_sync.sent_records"  # counter: records sent to LE
+UNMATCHED_METRIC = "leadpier_sync.unmatched_codes"  # counter: records whose campaign code did not parse or match
+INVALID_METRIC = "leadpier_sync.invalid_rows"  # counter: unreadable LeadPier rows left out
+DURATION_METRIC = "leadpier_sync.run_duration"  # histogram, milliseconds
+
+LE_ERRORS_MAX_CHARS = 8000  # the exporter cuts a dimension at 8 KiB; whole entries only, so the JSON stays valid
+_FINAL_STATUSES = frozenset({"success", "warning", "failed", "skipped"})
+
+_lock = threading.Lock()
+_enabled: bool | None = None  # None: not decided yet (read from the environment on first use)
+_configured_here = False
+_instruments: dict[str, Any] = {}
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1", "yes")
+
+
+def enabled() -> bool:
+    """Whether spans and metrics are made: the worker configured the distro, or this process did."""
+    global _enabled
+    if _enabled is None:
+        _enabled = _is_true(os.environ.get(WORKER_TELEMETRY_SETTING))
+    return _enabled
+
+
+def configure_from_environment(environ: Mapping[str, str] | None = None) -> bool:
+    """Outside the Functions host: configure the Azure Monitor distro once per process when a connection string
+    is set; without one nothing is exported and nothing fails. Returns whether telemetry is on."""
+    global _enabled, _configured_here
+    env = os.environ if environ is None else environ
+    if not (env.get(CONNECTION_STRING_SETTING) or "").strip():
+        return enabled()
+    with _lock:
+        if _configured_here:
+            return True
+        try:
+            from azure.monitor.opentelemetry import configure_azure_monitor
+            from opentelemetry.sdk.resources import Resource
+
+            from .runlog import install
+
+            # The run handler first: its filter gives each record the run's dimensions before the exporter's
+            # handler, added next to the same logger, reads them.
+            install()
+            options: dict[str, Any] = {
+                "connection_string": env[CONNECTION_STRING_SETTING].strip(),
+                "logger_name": "sync_core",  # the run's lines; the CLI's own stderr logging stays as it is
+                # cloud_RoleName; in the Functions host the worker's resource detector names the app instead.
+                "resource": Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or "leadpier-sync"}),
+                # A one-off process: no files left behind to retry from, no live metrics stream, no counters.
+                "disable_offline_storage": True,
+                "enable_live_metrics": False,
+                "enable_performance_counters": False,
+                "span_processors": [QueryRedactingSpanProcessor()],
+                # An unreachable or failing endpoint costs one attempt per batch, not a retry loop at exit.
+                "retry_total": 0,
+                "timeout": 5.0,
+            }
+            if not env.get("OTEL_TRACES_SAMPLER"):
+                # The distro's default rate-limited sampler drops spans of a short process; keep every run.
+                options["sampling_ratio"] = 1.0
+            configure_azure_monitor(**options)
+        except Exception as exc:  # noqa: BLE001 - telemetry never stops a run; the message could echo the setting
+            log.warning("Application Insights telemetry is off: the distro could not be configured (%s)",
+                        type(exc).__name__)
+            return enabled()
+        _configured_here = True
+        _enabled = True
+        return True
+
+
+def add_redaction_to_worker_provider() -> None:
+    """In the Functions host, the worker configured the tracer provider: add the query-string redaction once."""
+    if _configured_here or not enabled() or "redaction" in _instruments:
+        return
+    with _lock:
+        if "redaction" in _instruments:
+            return
+        from opentelemetry import trace
+
+        provider = trace.get_tracer_provider()
+        add = getattr(provider, "add_span_processor", None)
+        if callable(add):
+            add(QueryRedactingSpanProcessor())
+        _instruments["redaction"] = True
+
+
+def flush(timeout_ms: int = 5000) -> None:
+    """Send what is buffered (spans, log records, metrics): at the end of a process that configured telemetry."""
+    if not _configured_here:
+        return
+    from opentelemetry import _logs, metrics, trace
+
+    for provider in (trace.get_tracer_provider(), _logs.get_logger_provider(), metrics.get_meter_provider()):
+        force_flush = getattr(provider, "force_flush", None)
+        if callable(force_flush):
+            try:
+                force_flush(timeout_ms)
+            except Exception:  # noqa: BLE001 - an unreachable endpoint must not fail the command
+                log.debug("flushing telemetry failed", exc_info=True)
+
+
+def redact_query(url: str) -> str:
+    """A URL with every query value replaced: settings such as LE_API_URL could carry a key there."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    query = "&".join(p.split("=", 1)[0] + ("=REDACTED" if "=" in p else "") for p in parts.query.split("&"))
+    return urlunsplit(parts._replace(query=query, netloc=parts.netloc.rsplit("@", 1)[-1]))
+
+
+class QueryRedactingSpanProcessor:
+    """Replaces query values in the URL attributes of HTTP spans as they start (before any exporter sees them)."""
+
+    _URL_KEYS = ("url.full", "http.url", "http.target", "url.query")
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        attributes = getattr(span, "attributes", None) or {}
+        for key in self._URL_KEYS:
+            value = attributes.get(key)
+            if not isinstance(value, str) or not value:
+                continue
+            if key == "url.query":
+                span.set_attribute(key, "REDACTED")
+            elif "?" in value:
+                span.set_attribute(key, redact_query(value))
+
+    def on_end(self, span: Any) -> None:
+        pass
+
+    def _on_ending(self, span: Any) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+# -- spans -----------------------------------------------------------------------------------------------------
+
+
+class Span:
+    """A span of this app, or nothing when telemetry is off (the same calls either way)."""
+
+    def __init__(self, otel_span: Any = None) -> None:
+        self._span = otel_span
+
+    def set(self, key: str, value: Any) -> None:
+        if self._span is not None and value is not None:
+            self._span.set_attribute(key, value)
+
+    def fail(self, description: str | None) -> None:
+        if self._span is not None:
+            from opentelemetry.trace import Status, StatusCode
+
+            self._span.set_status(Status(StatusCode.ERROR, description))
+
+
+@contextlib.contextmanager
+def span(name: str, attributes: Mapping[str, Any] | None = None, *, consumer: bool = False) -> Iterator[Span]:
+    """A child span of the current one (OpenTelemetry's context follows contextvars into copied contexts)."""
+    if not enabled():
+        yield Span()
+        return
+    from opentelemetry import trace
+
+    add_redaction_to_worker_provider()
+    tracer = trace.get_tracer(INSTRUMENTATION_SCOPE)
+    kind = trace.SpanKind.CONSUMER if consumer else trace.SpanKind.INTERNAL
+    clean = {k: v for k, v in (attributes or {}).items() if v is not None}
+    with tracer.start_as_current_span(name, kind=kind, attributes=clean) as current:
+        yield Span(current)
+
+
+def in_span(name: str, attributes: Mapping[str, Any], action: Callable[..., T], *args: Any) -> T:
+    """`action(*args)` inside a span: for work handed to a thread pool in a copied context."""
+    with span(name, attributes):
+        return action(*args)
+
+
+@contextlib.contextmanager
+def run_span(record: RunRecord) -> Iterator[Span]:
+    """The run's span; on the way out it takes the run's outcome and counts, and the metrics are recorded."""
+    with span(RUN_SPAN, {RUN_ID: record.run_id, TRIGGER: record.trigger}, consumer=True) as current:
+        try:
+            yield current
+        finally:
+            finish_run(current, record)
+
+
+def finish_run(current: Span, record: RunRecord) -> None:
+    if not enabled():
+        return
+    current.set(REPORT_DATES, ",".join(record.report_dates))
+    current.set(STATUS, record.status)
+    current.set(ERROR, record.error)
+    current.set(DRY_RUN, record.dry_run)
+    for key, value in ((FETCHED_ROWS, record.fetched_rows), (SENT_RECORDS, record.sent_records),
+                       (MATCHED_RECORDS, record.matched_records), (UNMATCHED_RECORDS, record.unmatched_records),
+                       (INVALID_ROWS, record.invalid_rows), (UPSTREAM_REQUESTS, record.upstream_requests),
+                       (DURATION_MS, record.duration_ms)):
+        current.set(key, value)
+    if record.status == "failed":
+        current.fail(record.error)
+    if record.status in _FINAL_STATUSES:  # a backfill that met the lock is delivered again, not counted
+        record_metrics(record)
+
+
+def le_errors_dimension(errors: list[str]) -> str:
+    """LE's error strings as a JSON array short enough to be kept whole."""
+    kept: list[str] = []
+    size = 2
+    for error in errors:
+        size += len(json.dumps(error)) + 1
+        if size > LE_ERRORS_MAX_CHARS:
+            break
+        kept.append(error)
+    return json.dumps(kept)
+
+
+# -- metrics ---------------------------------------------------------------------------------------------------
+
+
+def _meters() -> dict[str, Any]:
+    with _lock:
+        if "runs" not in _instruments:
+            from opentelemetry import metrics
+
+            meter = metrics.get_meter(INSTRUMENTATION_SCOPE)
+            _instruments.update(
+                runs=meter.create_counter(RUNS_METRIC, unit="{run}", description="Runs by status"),
+                sent=meter.create_counter(SENT_METRIC, unit="{record}", description="Records sent to LE"),
+                unmatched=meter.create_counter(UNMATCHED_METRIC, unit="{record}",
+                                               description="Records whose campaign code did not parse or match"),
+                invalid=meter.create_counter(INVALID_METRIC, unit="{row}", description="Unreadable rows left out"),
+                duration=meter.create_histogram(DURATION_METRIC, unit="ms", description="Run duration"),
+            )
+        return _instruments
+
+
+def record_metrics(record: RunRecord) -> None:
+    if not enabled():
+        return
+    instruments = _meters()
+    dimensions = {STATUS: record.status, TRIGGER: record.trigger}
+    instruments["runs"].add(1, dimensions)
+    instruments["sent"].add(record.sent_records, dimensions)
+    instruments["unmatched"].add(sum(record.unmatched_counts.values()), dimensions)
+    instruments["invalid"].add(record.invalid_rows, dimensions)
+    if record.duration_ms is not None:
+        instruments["duration"].record(record.duration_ms, dimensions)
