@@ -255,6 +255,7 @@ ENDPOINTS = {
     "trigger": "POST /trigger",
     "openapi": "/openapi.json",
     "docs": "/docs",
+    "dashboard": "/dashboard",
 }
 
 

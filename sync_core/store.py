@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
@@ -236,6 +236,23 @@ class StateStore:
         run_ids = [name.rsplit("/", 1)[-1].removesuffix(".json") for name in names[:limit]]
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="runs-read") as pool:
             return [record for record in pool.map(self.load_run, run_ids) if record is not None]
+
+    def run_versions(self, days: Iterable[date]) -> dict[str, str]:
+        """Run id -> ETag of every run recorded on those UTC days, from listings only (one request per day
+        and 5,000 runs): a reader that keeps records by ETag reads only the runs that are new or changed."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        versions: dict[str, str] = {}
+        with self._storage("listing runs"):
+            try:
+                for day in days:
+                    for blob in self.container.list_blobs(name_starts_with=f"runs/{day:%Y%m%d}/"):
+                        run_id = blob.name.rsplit("/", 1)[-1].removesuffix(".json")
+                        if is_run_id(run_id):
+                            versions[run_id] = str(blob.etag)
+            except ResourceNotFoundError:
+                return {}
+        return versions
 
     # -- the daily log ----------------------------------------------------------------------------------
 

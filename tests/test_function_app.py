@@ -62,7 +62,7 @@ def test_service_info_names_the_service_and_its_endpoints(app: App) -> None:
     assert info["service"] == "LeadPier Data Sync Service"
     assert info["status"] == "running"
     assert info["version"]
-    assert {"health", "status", "runs", "logs", "logs_download", "trigger", "openapi", "docs"} <= set(info["endpoints"])
+    assert {"health", "status", "runs", "logs", "logs_download", "trigger", "openapi", "docs", "dashboard"} <= set(info["endpoints"])
 
 
 # -- POST /trigger and the queue worker ---------------------------------------------------------------
@@ -420,7 +420,7 @@ def test_the_app_imports_and_indexes_every_function_with_no_settings_at_all(tmp_
     assert done.returncode == 0, done.stderr
     names, imported_core = done.stdout.split()
     assert names.split(",") == sorted(["sync_timer", "sync_worker", "service_info", "health", "status", "runs", "logs",
-                                       "logs_download", "trigger", "openapi", "docs"])
+                                       "logs_download", "trigger", "openapi", "docs", "dashboard"])
     assert imported_core == "False"
 
 
