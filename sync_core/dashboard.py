@@ -278,7 +278,7 @@ def _at_a_glance(view: DashboardView) -> str:
     last = status.last_execution
     tiles = []
     if last is None:
-        tiles.append('<div class="tile wide"><h3>Last run</h3><p class="big">none yet</p>'
+        tiles.append('<div class="tile" id="last-run"><h3>Last run</h3><p class="big">none yet</p>'
                      '<p class="muted">The first run fills this page.</p></div>')
     else:
         finished = _parse_shown(last.timestamp, view.tz)
@@ -350,7 +350,7 @@ def _chart(view: DashboardView) -> str:
             grid.append(f'<line x1="{offset * CHART_W:.1f}" x2="{offset * CHART_W:.1f}" y1="0" y2="{CHART_H}"/>')
         centre = ((tick - timedelta(hours=12)) - start) / WINDOW
         if 0.03 < centre < 0.97:
-            labels.append(f'<span style="left:{centre * 100:.2f}%">{tick - timedelta(days=1):%a %d %b}</span>')
+            labels.append(f'<span style="left:{centre * 100:.2f}%">{tick - timedelta(days=1):%a %d<em> %b</em>}</span>')
     empty = "" if runs else '<p class="empty">No runs in the last 7 days yet.</p>'
     legend = " ".join(
         f'<span class="key"><i class="swatch s-{s}"></i>{s} {counts.get(s, 0):,}</span>'
@@ -382,9 +382,9 @@ def _days(view: DashboardView) -> str:
   <td class="num">{_n(day.matched_records)}</td><td class="num">{_n(day.unmatched_records)}</td>
   <td class="share"><span class="bar"><i style="width:{share * 100:.1f}%"></i></span></td>
   <td class="num">{day.runs:,}</td></tr>""")
-    table = (f"""<table><thead><tr><th>Report day</th><th class="num">Sent</th><th class="num">Matched</th>
-  <th class="num">Unmatched</th><th>Matched share</th><th class="num">Runs</th></tr></thead>
-  <tbody>{"".join(rows)}</tbody></table>""" if rows else '<p class="empty">No report day sent yet.</p>')
+    table = (f"""<div class="table-wrap"><table><thead><tr><th>Report day</th><th class="num">Sent</th><th class="num">Matched</th>
+  <th class="num">Unmatched</th><th class="share">Matched share</th><th class="num">Runs</th></tr></thead>
+  <tbody>{"".join(rows)}</tbody></table></div>""" if rows else '<p class="empty">No report day sent yet.</p>')
     return f"""<section class="card" id="report-days"><h2>Records per report day</h2>
   <p class="muted">What LE holds: the latest send of each day it answered.</p>{table}</section>"""
 
@@ -395,8 +395,8 @@ def _codes(view: DashboardView) -> str:
         f'<tr><td><code>{_e(code)}</code></td><td>{_e(REASONS.get(reason, reason))}</td><td class="num">{count:,}</td></tr>'
         for code, reason, count in codes
     )
-    table = (f"""<table><thead><tr><th>Campaign code</th><th>Why</th><th class="num">Runs</th></tr></thead>
-  <tbody>{rows}</tbody></table>""" if rows else '<p class="empty">No unmatched codes in the last 7 days.</p>')
+    table = (f"""<div class="table-wrap"><table><thead><tr><th>Campaign code</th><th>Why</th><th class="num">Runs</th></tr></thead>
+  <tbody>{rows}</tbody></table></div>""" if rows else '<p class="empty">No unmatched codes in the last 7 days.</p>')
     return f"""<section class="card" id="unmatched"><h2>Unmatched codes</h2>
   <p class="muted">Most frequent in the last 7 days, by the runs that reported them (each run keeps up to 20 per reason).</p>
   {table}</section>"""
@@ -407,7 +407,7 @@ def _problems(view: DashboardView) -> str:
     items = "".join(
         f"""<li><a class="run-link" href="{_link(view, "/runs/" + quote(r.run_id, safe=""))}">{_badge(r.status)}
   <span class="when">{_e(_local(_when(r), view.tz))}</span> <span class="muted">{_e(r.trigger)}</span></a>
-  <p class="error-text">{_e(r.error or "no error recorded")}</p></li>"""
+  <p class="error">{_e(r.error or "no error recorded")}</p></li>"""
         for r in troubled
     )
     body = f'<ul class="problems">{items}</ul>' if items else '<p class="empty">No failed or warning runs in the last 7 days.</p>'
@@ -474,7 +474,8 @@ rect.s-skipped{fill:var(--skip);opacity:.45}rect.s-running,rect.s-queued{fill:va
 .swatch.s-success{background:var(--ok)}.swatch.s-warning{background:var(--warn)}.swatch.s-failed{background:var(--bad)}
 .swatch.s-skipped{opacity:.45}
 table{width:100%;border-collapse:collapse;margin-top:8px;font-size:.9rem}
-th,td{text-align:left;padding:6px 6px;border-bottom:1px solid var(--line)}
+th,td{text-align:left;padding:6px 6px;border-bottom:1px solid var(--line)}td:first-child{white-space:nowrap}
+.table-wrap{overflow-x:auto}
 th{font-size:.78rem;color:var(--muted);font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .share{min-width:80px}.bar{display:block;height:8px;border-radius:4px;background:var(--grid);overflow:hidden}
@@ -482,11 +483,12 @@ th{font-size:.78rem;color:var(--muted);font-weight:600}
 .problems{list-style:none;margin:8px 0 0;padding:0}
 .problems li{padding:8px 0;border-bottom:1px solid var(--line)}
 .problems li:last-child{border-bottom:0}
+.problems .error{margin:3px 0 0;font-size:.9rem;overflow-wrap:anywhere}
 .run-link{text-decoration:none;color:var(--fg)}.run-link:hover .when{text-decoration:underline}
 .error-text{color:var(--bad);overflow-wrap:anywhere}.tile.error-text{color:var(--fg)}
 .tile.error-text p{color:var(--bad)}
 .problem p{color:var(--bad)}
 footer{margin-top:16px;color:var(--muted);font-size:.87rem}
 @media (max-width:600px){main{padding:12px 10px}.chart svg{height:160px}.big{font-size:1.25rem}
-th,td{padding:5px 3px}.columns{grid-template-columns:1fr}}
+th,td{padding:5px 3px}.columns{grid-template-columns:1fr}.share,.xlabels em{display:none}}
 """
