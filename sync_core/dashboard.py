@@ -6,6 +6,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -16,7 +17,7 @@ from . import SERVICE_NAME, __version__
 from .api import ApiResponse, timer_enabled
 from .errors import SettingsError, StorageError
 from .health import HealthDocument, health_document
-from .records import RunRecord, utcnow
+from .records import FINAL_STATUSES, RunRecord, utcnow
 from .schedule import DEFAULT_SCHEDULE
 from .settings import load_settings, read_environment
 from .status import StatusDocument, status_document
@@ -47,30 +48,40 @@ HEADERS = {
 
 
 class RunCache:
-    """Finished run records do not change, so a worker keeps them: a render lists the window's days and
-    reads only the runs that are new or whose ETag changed (1,008 reads the first time, a handful after)."""
+    """A worker keeps the run records it has read: a render lists the window's run ids (names only, one request per
+    day) and reads only the runs it does not have or that may still change (1,008 reads the first time at a run
+    every 10 minutes, a handful after)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._records: dict[str, tuple[str, RunRecord]] = {}
+        self._records: dict[str, RunRecord] = {}
         self.reads = 0
 
     def window(self, store: StateStore, since: datetime, until: datetime) -> list[RunRecord]:
         days = [since.date() + timedelta(days=i) for i in range((until.date() - since.date()).days + 1)]
-        versions = store.run_versions(days)
+        run_ids = store.run_ids_on(days)
         with self._lock:
-            wanted = [rid for rid, etag in versions.items() if self._records.get(rid, ("",))[0] != etag]
+            wanted = [rid for rid in run_ids if rid not in self._records or not _settled(self._records[rid])]
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-read") as pool:
             fresh = list(zip(wanted, pool.map(store.load_run, wanted)))
         with self._lock:
             self.reads += len(wanted)
             for rid, record in fresh:
                 if record is not None:
-                    self._records[rid] = (versions[rid], record)
-            for rid in set(self._records) - set(versions):  # older than the window, or removed
+                    self._records[rid] = record
+            listed = set(run_ids)
+            for rid in set(self._records) - listed:  # older than the window, or removed
                 del self._records[rid]
-            records = [entry[1] for rid, entry in self._records.items() if rid in versions]
+            records = [record for rid, record in self._records.items() if rid in listed]
         return sorted((r for r in records if since <= _when(r) <= until and not r.child_run_ids), key=_when)
+
+
+def _settled(record: RunRecord) -> bool:
+    """A record that no writer changes any more: finished, except a queued run recorded skipped, which the queue
+    may deliver again. (A backfill parent is re-read too: it is left out of the chart, its days are drawn.)"""
+    if record.status not in FINAL_STATUSES or record.child_run_ids:
+        return False
+    return not (record.status == "skipped" and record.trigger == "manual")
 
 
 _cache = RunCache()
@@ -139,9 +150,9 @@ def collect(
     return view
 
 
-def dashboard_page(params: Mapping[str, str], **options: object) -> ApiResponse:
+def dashboard_page(params: Mapping[str, str], **options: Any) -> ApiResponse:
     """The page; 503 (still a page) when settings or storage keep the figures from being read."""
-    view = collect(params, **options)  # type: ignore[arg-type]
+    view = collect(params, **options)
     return ApiResponse(503 if view.problem else 200, render(view).encode(), HTML, dict(HEADERS))
 
 
@@ -216,6 +227,8 @@ def _n(value: int | None) -> str:
 def _duration(ms: int | None) -> str:
     if ms is None:
         return "—"
+    if ms < 1000:
+        return f"{ms} ms"
     return f"{ms / 1000:.1f} s" if ms < 60_000 else f"{ms // 60_000} min {ms % 60_000 // 1000} s"
 
 
@@ -290,8 +303,6 @@ def _at_a_glance(view: DashboardView) -> str:
   <p class="muted">report days {_e(", ".join(last.report_dates) or "—")}</p></div>""")
         tiles.append(f"""<div class="tile"><h3>Sent</h3><p class="big">{_n(last.sent_records)}</p>
   <p class="muted">{_n(last.matched_records)} matched · {_n(last.unmatched_records)} unmatched</p></div>""")
-        if last.error:
-            tiles.append(f'<div class="tile wide error-text"><h3>Last error</h3><p>{_e(last.error)}</p></div>')
     scheduler = status.scheduler
     next_run = _parse_shown(scheduler.next_run, view.tz)
     when = f'<p class="muted">{_e(_ago(view.now - next_run))}</p>' if next_run else ""
@@ -300,6 +311,8 @@ def _at_a_glance(view: DashboardView) -> str:
     stats = status.job_statistics
     tiles.append(f"""<div class="tile"><h3>Success rate</h3><p class="big">{_e(stats.success_rate)}</p>
   <p class="muted">{_n(stats.successful_runs)} of {_n(stats.total_runs)} runs · {_n(stats.skipped_runs)} skipped</p></div>""")
+    if last is not None and last.error:
+        tiles.append(f'<div class="tile wide error-text"><h3>Last error</h3><p>{_e(last.error)}</p></div>')
     return f'<section class="tiles">{"".join(tiles)}</section>'
 
 
@@ -314,6 +327,7 @@ def _parse_shown(text: str | None, tz: tzinfo) -> datetime | None:
 
 
 CHART_W, CHART_H = 1000.0, 200.0
+DRAW_ORDER = {"skipped": 0, "success": 1, "warning": 2, "failed": 3}
 BAR_W = 3.0
 
 
@@ -323,7 +337,8 @@ def _chart(view: DashboardView) -> str:
     counts = Counter(r.status for r in runs)
     top = max((r.sent_records for r in runs), default=0) or 1
     marks = []
-    for run in runs:
+    # Drawn quiet first and troubled last: where bars overlap, a failed run stays on top, visible and clickable.
+    for run in sorted(runs, key=lambda r: DRAW_ORDER.get(r.status, 1)):
         x = (_when(run) - start) / WINDOW * CHART_W
         x = min(max(x - BAR_W / 2, 0.0), CHART_W - BAR_W)
         if run.status == "skipped":
@@ -447,7 +462,7 @@ text-transform:capitalize;border:1px solid var(--line);background:var(--card)}
 .health .dot{width:10px;height:10px;border-radius:50%;background:var(--skip)}
 .h-healthy .dot{background:var(--ok)}.h-degraded .dot{background:var(--warn)}.h-unhealthy .dot{background:var(--bad)}
 .reason{background:var(--card);border-left:4px solid var(--warn);padding:8px 12px;border-radius:6px;margin:0 0 12px}
-.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:12px;margin-bottom:12px}
+.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px;margin-bottom:12px}
 .tile,.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px 16px}
 .tile.wide{grid-column:1/-1}
 .big{font-size:1.5rem;font-weight:650;margin:0 0 2px}.big.small{font-size:1.05rem}
@@ -466,7 +481,7 @@ rect.s-success{fill:var(--ok)}rect.s-warning{fill:var(--warn)}rect.s-failed{fill
 rect.s-skipped{fill:var(--skip);opacity:.45}rect.s-running,rect.s-queued{fill:var(--run)}
 .ymax{position:absolute;top:-2px;left:4px;font-size:.75rem;color:var(--muted)}
 .xlabels{position:relative;height:22px;font-size:.78rem;color:var(--muted)}
-.xlabels span{position:absolute;transform:translateX(-50%);white-space:nowrap;top:4px}
+.xlabels span{position:absolute;transform:translateX(-50%);white-space:nowrap;top:4px}.xlabels em{font-style:normal}
 .empty{color:var(--muted);font-style:italic}
 .chart .empty{position:absolute;top:80px;width:100%;text-align:center}
 .legend{display:flex;gap:12px;flex-wrap:wrap;font-size:.85rem;color:var(--muted);margin:0}

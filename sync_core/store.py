@@ -237,22 +237,22 @@ class StateStore:
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="runs-read") as pool:
             return [record for record in pool.map(self.load_run, run_ids) if record is not None]
 
-    def run_versions(self, days: Iterable[date]) -> dict[str, str]:
-        """Run id -> ETag of every run recorded on those UTC days, from listings only (one request per day
-        and 5,000 runs): a reader that keeps records by ETag reads only the runs that are new or changed."""
+    def run_ids_on(self, days: Iterable[date]) -> list[str]:
+        """The ids of every run recorded on those UTC days, from name listings only (one request per day and
+        5,000 runs), oldest first."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        versions: dict[str, str] = {}
+        run_ids: list[str] = []
         with self._storage("listing runs"):
             try:
                 for day in days:
-                    for blob in self.container.list_blobs(name_starts_with=f"runs/{day:%Y%m%d}/"):
-                        run_id = blob.name.rsplit("/", 1)[-1].removesuffix(".json")
+                    for name in self.container.list_blob_names(name_starts_with=f"runs/{day:%Y%m%d}/"):
+                        run_id = name.rsplit("/", 1)[-1].removesuffix(".json")
                         if is_run_id(run_id):
-                            versions[run_id] = str(blob.etag)
+                            run_ids.append(run_id)
             except ResourceNotFoundError:
-                return {}
-        return versions
+                return []
+        return sorted(run_ids)
 
     # -- the daily log ----------------------------------------------------------------------------------
 
