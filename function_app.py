@@ -178,6 +178,16 @@ def trigger(req: func.HttpRequest, queued_runs: func.Out[typing.List[str]], cont
     return answer
 
 
+@app.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@_json_errors
+def dashboard(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    # A browser passes the function key as ?code=; the page's links carry it on.
+    from sync_core.dashboard import dashboard_page
+
+    return dashboard_page(req.params, host_schedule=SYNC_SCHEDULE, host_run_on_startup=SYNC_RUN_ON_STARTUP,
+                          host_problems=HOST_PROBLEMS)
+
+
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @_json_errors
 def openapi(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:

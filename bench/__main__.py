@@ -1,7 +1,8 @@
-"""`python -m bench`: how fast and how cheaply one run completes, and how quickly the endpoints answer (issue 5).
+"""`python -m bench`: how fast and how cheaply one run completes, and how quickly the endpoints answer.
 
 Starts Azurite and the loopback LeadPier/LE stand-ins, runs each measured sync in a fresh process with a
-warm token (one unmeasured run first logs in), and prints the figures; the plot goes to docs/perf_runtime.png.
+warm token (one unmeasured run first logs in), and prints the figures; the plot goes to bench/out/perf_runtime.png
+(to the committed docs/perf_runtime.png only with --update-docs).
 Everything talks to 127.0.0.1 only. Figures are printed, never asserted.
 """
 
@@ -220,11 +221,18 @@ def main() -> int:
     parser.add_argument("--import-repeat", type=int, default=7, help="fresh processes per import (default 7)")
     parser.add_argument("--calls", type=int, default=100, help="calls per endpoint (default 100)")
     parser.add_argument("--log-mib", type=int, default=8, help="size of the day's log for /logs (default 8 MiB)")
-    parser.add_argument("--plot", type=Path, default=REPO / "docs" / "perf_runtime.png")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="where the plot goes (default bench/out/perf_runtime.png)")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="write the plot to the committed docs/perf_runtime.png instead")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: runs,imports,endpoints")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    if args.plot is None:
+        args.plot = REPO / ("docs" if args.update_docs else "bench/out") / "perf_runtime.png"
+    elif args.update_docs:
+        parser.error("--plot and --update-docs name two places for the one plot; give one")
     if args.repeat < 1 or not 1 <= args.import_repeat <= 50 or not 1 <= args.calls <= 10_000:
         parser.error("--repeat, --import-repeat and --calls must be small positive numbers")
 

@@ -1,85 +1,148 @@
-"""`python -m sandbox`: the whole job on this machine: Azurite, stand-ins for LeadPier and LE, one sync, its results."""
+"""`python -m sandbox`: the whole job on this machine: Azurite, stand-ins for LeadPier and LE, one sync and a summary
+of it; or, with --serve, all of it kept running with every HTTP route served (a local stand-in for the Functions host)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-import os
 import sys
 import tempfile
-from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from sandbox.azurite import Azurite
-from sandbox.data import generate_rows
-from sandbox.upstream import FakeLE, FakeLeadPier
+from sync_core.records import RunRecord
 
-USERNAME, PASSWORD = "sandbox-user", "sandbox-password"
+SAMPLE_CODES = 4
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("--sources", type=int, default=300, help="LeadPier sources per day (default 300)")
+def _sources(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 200_000:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; give 1 to 200000")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port; give 1 to 65535 (0: any free port)")
+    return value
+
+
+def _schedule(text: str) -> str:
+    from sync_core.schedule import validate_schedule
+
+    try:
+        return validate_schedule(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/sandbox.sh", description=__doc__)
+    parser.add_argument("--sources", type=_sources, default=300, help="LeadPier sources per day (default 300)")
     parser.add_argument("--dry-run", action="store_true", help="send nothing to the LE stand-in")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
+    parser.add_argument("--json", action="store_true", help="print the run record and /status as one JSON document")
+    serve = parser.add_argument_group("serving (--serve)")
+    serve.add_argument("--serve", action="store_true",
+                       help="keep everything running: the timer on --schedule, the queue worker, and every HTTP route")
+    serve.add_argument("--port", type=_port, default=7071, help="HTTP port on 127.0.0.1 (default 7071, as `func start`)")
+    serve.add_argument("--schedule", type=_schedule, default="0 * * * * *",
+                       help="the timer's NCRONTAB schedule, seconds first (default '0 * * * * *': every minute)")
+    args = parser.parse_args(argv)
+    if args.json and args.serve:
+        parser.error("--json prints one run's record; --serve keeps running: give one of them")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # The app's own lines (one warning per unmatched code among them) go to the run log in storage, as in Azure;
+    # the screen gets only errors from libraries, and the summary.
+    # (A handler's own level, since records propagated from sync_core's logger skip the root logger's level.)
+    screen = logging.StreamHandler(sys.stderr)
+    screen.setLevel(logging.ERROR)
+    screen.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    logging.getLogger().addHandler(screen)
+    if args.serve:
+        from sandbox.serve import serve
+
+        return serve(args)
+    return run_once(args)
+
+
+def run_once(args: argparse.Namespace) -> int:
+    from sandbox.world import world
     from sync_core import telemetry
     from sync_core.pipeline import RunRequest, run_sync
-    from sync_core.records import utcnow
     from sync_core.settings import load_settings
     from sync_core.status import status_document
     from sync_core.store import StateStore
 
-    with tempfile.TemporaryDirectory(prefix="leadpier-sandbox-") as workdir:
-        today = utcnow().astimezone(_zone()).date()
-        rows = {d.isoformat(): generate_rows(args.sources, d, seed=i) for i, d in
-                enumerate((today - timedelta(days=1), today))}
-        with Azurite(Path(workdir)) as azurite, \
-                FakeLeadPier(rows, username=USERNAME, password=PASSWORD) as leadpier, FakeLE() as le:
-            env = {
-                "AzureWebJobsStorage": azurite.connection_string,
-                "LEADPIER_BASE_URL": leadpier.url,
-                "LEADPIER_USERNAME": USERNAME,
-                "LEADPIER_PASSWORD": PASSWORD,
-                "LE_API_URL": f"{le.url}/email_dashboard/stats/le_api.php",
-                "SYNC_DRY_RUN": "true" if args.dry_run else "false",
-            }
-            _isolate(env, Path(workdir))
-            # With APPLICATIONINSIGHTS_CONNECTION_STRING in the shell, the run's telemetry goes there too.
-            telemetry.configure_from_environment()
-            try:
-                record = run_sync(RunRequest(trigger="cli"))
-            finally:
-                telemetry.flush()
-            settings = load_settings()
-            status = status_document(settings, StateStore(settings.storage))
-            print("\n== Run record ==")
-            print(record.model_dump_json(indent=2))
-            print("\n== Status (GET /status) ==")
-            print(status.model_dump_json(indent=2))
-            print(f"\nLE stand-in received {sum(len(v) for v in le.received_days().values())} records "
-                  f"for {', '.join(sorted(le.received_days())) or 'no day'}; LeadPier logins: {leadpier.logins}")
+    with tempfile.TemporaryDirectory(prefix="leadpier-sandbox-") as workdir, \
+            world(Path(workdir), sources=args.sources, dry_run=args.dry_run) as here:
+        # With APPLICATIONINSIGHTS_CONNECTION_STRING in the shell, the run's telemetry goes there too.
+        telemetry.configure_from_environment()
+        try:
+            record = run_sync(RunRequest(trigger="cli"))
+        finally:
+            telemetry.flush()
+        settings = load_settings()
+        status = status_document(settings, StateStore(settings.storage))
+        if args.json:
+            document = {"run": record.model_dump(mode="json"), "status": status.model_dump(mode="json"),
+                        "le_received": {d: len(r) for d, r in sorted(here.le.received_days().items())},
+                        "leadpier_logins": here.leadpier.logins}
+            print(json.dumps(document, indent=2))
+        else:
+            print(summary(record, sources=args.sources, le_days=here.le.received_days(), logins=here.leadpier.logins,
+                          state=f"Azurite in {workdir}, container {here.settings['SYNC_STATE_CONTAINER']}"))
     return 0 if record.status in ("success", "warning") else 1
 
 
-# Settings that say where state, LeadPier or LE are: none of the shell's may reach the sandbox's run.
-_PLACE_SETTINGS = ("AzureWebJobsStorage", "SYNC_", "LEADPIER_", "LE_", "HTTP_TIMEOUT_SECONDS")
+def summary(record: RunRecord, *, sources: int, le_days: dict[str, list[object]], logins: int, state: str) -> str:
+    """What a person wants to know about the sandbox's run, in a dozen lines."""
+    took = f"{record.duration_ms / 1000:.1f} s" if record.duration_ms is not None else "?"
+    lines = [
+        f"One sync run against local stand-ins ({sources:,} LeadPier sources a day, generated): "
+        f"{record.status.upper()} in {took}{' (dry run: nothing sent to LE)' if record.dry_run else ''}",
+        f"  run id {record.run_id}, trigger {record.trigger}, LeadPier logins {logins}",
+        "",
+        f"  {'report day':<12}{'rows':>8}{'sent':>8}{'matched':>9}{'unmatched':>11}   LE",
+    ]
+    for day in record.days:
+        answer = "accepted" if day.le_success else ("refused" if day.le_success is False else (day.error or "not sent"))
+        lines.append(f"  {day.report_date:<12}{day.fetched_rows:>8,}{day.sent_records:>8,}"
+                     f"{_n(day.matched_records):>9}{_n(day.unmatched_records):>11}   {answer}")
+    if record.error:
+        lines += ["", f"  Error: {record.error}"]
+    if record.unmatched_counts:
+        reasons = ", ".join(f"{n:,} {reason.replace('_', ' ')}" for reason, n in sorted(record.unmatched_counts.items()))
+        samples = [code for codes in record.unmatched_codes.values() for code in codes[:2]][:SAMPLE_CODES]
+        lines += ["", f"  Unmatched campaign codes: {reasons}; for example {', '.join(samples)}.",
+                  "  They are deliberate test data: the generated sources include invalid formats and unknown",
+                  "  domain codes, so the unmatched path runs. Each one is a warning line in the run log."]
+    held = ", ".join(f"{d} ({len(r):,} records)" for d, r in sorted(le_days.items())) or "nothing"
+    lines += ["", f"  The LE stand-in now holds: {held}.",
+              f"  State lived in {state}; removed on exit.",
+              "", "Full run record and /status as JSON: scripts/sandbox.sh --json",
+              "Every endpoint and the dashboard, kept running: scripts/sandbox.sh --serve"]
+    return "\n".join(lines)
 
 
-def _isolate(env: dict[str, str], workdir: Path) -> None:
-    """Only the sandbox's own Azurite and stand-ins: every storage, LeadPier and LE setting in the shell is dropped,
-    and the run works in an empty folder, so no local.settings.json is read either."""
-    for name in [n for n in os.environ if n.startswith(_PLACE_SETTINGS) and n != "SYNC_TIMEZONE"]:
-        del os.environ[name]
-    os.environ.update(env)
-    os.chdir(workdir)
-
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(os.environ.get("SYNC_TIMEZONE") or "Asia/Kolkata")
+def _n(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C while starting or running: the context managers have stopped everything
+        print("\nStopped.", file=sys.stderr)
+        sys.exit(130)

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/setup-infra-tools.sh   # checkov and pycep-parser for tests/infra, in their own venv
+scripts/setup-browser.sh       # Debian's chromium for the dashboard's browser test (once; the test skips where it cannot)
 .venv/bin/python -m pytest -n 2 "$@"
 
 # On Python 3.11 the app takes azure-functions 1.x: the import, the functions, one run, the CLI and the API.

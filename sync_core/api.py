@@ -275,6 +275,7 @@ ENDPOINTS = {
     "trigger": "POST /trigger",
     "openapi": "/openapi.json",
     "docs": "/docs",
+    "dashboard": "/dashboard",
 }
 
 

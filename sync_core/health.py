@@ -90,6 +90,22 @@ def health(
     now: datetime | None = None,
 ) -> ApiResponse:
     """200 healthy or degraded, 503 unhealthy with the reason; `host_*`: what function_app.py gave the host at load."""
+    document = health_document(host_schedule=host_schedule, host_run_on_startup=host_run_on_startup,
+                               host_problems=host_problems, environ=environ, now=now)
+    if document.status == "unhealthy":
+        log.warning("/health: unhealthy: %s", document.reason)
+    return ApiResponse.json(503 if document.status == "unhealthy" else 200, document)
+
+
+def health_document(
+    *,
+    host_schedule: str = DEFAULT_SCHEDULE,
+    host_run_on_startup: bool = False,
+    host_problems: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> HealthDocument:
+    """The checks behind /health (the dashboard shows the same verdict)."""
     now = now or utcnow()
     env = read_environment(environ)
     settings: Settings | None = None
@@ -127,7 +143,7 @@ def health(
         overall, reason = "degraded", "; ".join(warnings)
     else:
         overall, reason = "healthy", None
-    document = HealthDocument(
+    return HealthDocument(
         status=overall,
         scheduler_running=scheduler_running,
         timestamp=now.astimezone(_zone(settings, env)).isoformat(timespec="seconds"),
@@ -138,9 +154,6 @@ def health(
             poison_queue=poison_check, timer=timer,
         ),
     )
-    if overall == "unhealthy":
-        log.warning("/health: unhealthy: %s", reason)
-    return ApiResponse.json(503 if overall == "unhealthy" else 200, document)
 
 
 def _zone(settings: Settings | None, env: Mapping[str, str]) -> Any:

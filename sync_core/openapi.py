@@ -113,6 +113,18 @@ def openapi_document() -> dict[str, Any]:
             "400": bad, "409": _json(AlreadyRunning, "a plain run while another run holds the lock"),
             "503": unavailable, "500": failed,
         }, protected=True, requestBody={"required": False, "content": {"application/json": {"schema": _ref(TriggerBody)}}})},
+        "/dashboard": {"get": _operation("dashboard", "HTML status page: health, last run, the runs of 7 days drawn, "
+                                         "records per report day, unmatched codes, failed runs linked", {
+            "200": {"description": "an HTML page (no script; sent with a strict Content-Security-Policy)",
+                    "content": {"text/html": {"schema": {"type": "string"}}}},
+            "503": {"description": "settings or storage keep the figures from being read (still a page, saying why)",
+                    "content": {"text/html": {"schema": {"type": "string"}}}},
+            "500": failed,
+        }, protected=True, parameters=[{
+            "name": "code", "in": "query", "required": False,
+            "description": "the function key, as a browser passes it; the page's links carry it on",
+            "schema": {"type": "string"},
+        }])},
         "/openapi.json": {"get": _operation("openapi", "This document", {
             "200": {"description": "OpenAPI 3", "content": {"application/json": {"schema": {"type": "object"}}}},
         }, protected=False)},

@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
@@ -236,6 +236,23 @@ class StateStore:
         run_ids = [name.rsplit("/", 1)[-1].removesuffix(".json") for name in names[:limit]]
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="runs-read") as pool:
             return [record for record in pool.map(self.load_run, run_ids) if record is not None]
+
+    def run_ids_on(self, days: Iterable[date]) -> list[str]:
+        """The ids of every run recorded on those UTC days, from name listings only (one request per day and
+        5,000 runs), oldest first."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        run_ids: list[str] = []
+        with self._storage("listing runs"):
+            try:
+                for day in days:
+                    for name in self.container.list_blob_names(name_starts_with=f"runs/{day:%Y%m%d}/"):
+                        run_id = name.rsplit("/", 1)[-1].removesuffix(".json")
+                        if is_run_id(run_id):
+                            run_ids.append(run_id)
+            except ResourceNotFoundError:
+                return []
+        return sorted(run_ids)
 
     # -- the daily log ----------------------------------------------------------------------------------
 

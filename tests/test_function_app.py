@@ -62,7 +62,7 @@ def test_service_info_names_the_service_and_its_endpoints(app: App) -> None:
     assert info["service"] == "LeadPier Data Sync Service"
     assert info["status"] == "running"
     assert info["version"]
-    assert {"health", "status", "runs", "logs", "logs_download", "trigger", "openapi", "docs"} <= set(info["endpoints"])
+    assert {"health", "status", "runs", "logs", "logs_download", "trigger", "openapi", "docs", "dashboard"} <= set(info["endpoints"])
 
 
 # -- POST /trigger and the queue worker ---------------------------------------------------------------
@@ -424,7 +424,7 @@ def test_the_app_imports_and_indexes_every_function_with_no_settings_at_all(tmp_
     assert done.returncode == 0, done.stderr
     names, core_modules, third_party = done.stdout.split()
     assert names.split(",") == sorted(["sync_timer", "sync_worker", "service_info", "health", "status", "runs", "logs",
-                                       "logs_download", "trigger", "openapi", "docs"])
+                                       "logs_download", "trigger", "openapi", "docs", "dashboard"])
     # Only the standard-library-only schedule grammar is loaded with the app; the rest waits for a function to run.
     assert core_modules == ("sync_core,sync_core.ncrontab" if environment else "-")
     assert third_party == "-"

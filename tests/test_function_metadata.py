@@ -20,6 +20,7 @@ HTTP = {
     "trigger": ("trigger", ["POST"], "function"),
     "openapi": ("openapi.json", ["GET"], "anonymous"),
     "docs": ("docs", ["GET"], "anonymous"),
+    "dashboard": ("dashboard", ["GET"], "function"),
 }
 
 

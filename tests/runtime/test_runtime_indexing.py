@@ -41,6 +41,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                     {"name": "queued_runs", "type": "queue", "direction": "OUT", **QUEUE}),
     "openapi": http("openapi.json", "GET", "ANONYMOUS"),
     "docs": http("docs", "GET", "ANONYMOUS"),
+    "dashboard": http("dashboard", "GET", "FUNCTION"),
 }
 
 DIRECTIONS = {"IN": getattr(protos.BindingInfo, "in"), "OUT": protos.BindingInfo.out}

@@ -1,0 +1,71 @@
+"""The sandbox's world: Azurite and the LeadPier/LE stand-ins started together, and the settings that point the app at them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sandbox.azurite import Azurite
+from sandbox.data import generate_rows
+from sandbox.upstream import FakeLE, FakeLeadPier
+
+USERNAME, PASSWORD = "sandbox-user", "sandbox-password"
+CONTAINER = "leadpier-sync"
+
+
+@dataclass
+class World:
+    workdir: Path
+    azurite: Azurite
+    leadpier: FakeLeadPier
+    le: FakeLE
+    settings: dict[str, str]  # the app settings that point at this world, as environment variables
+
+    @property
+    def le_records(self) -> int:
+        return sum(len(records) for records in self.le.received_days().values())
+
+
+def local_today() -> date:
+    from sync_core.records import utcnow
+
+    return utcnow().astimezone(ZoneInfo(os.environ.get("SYNC_TIMEZONE") or "Asia/Kolkata")).date()
+
+
+@contextlib.contextmanager
+def world(workdir: Path, *, sources: int, dry_run: bool = False) -> Iterator[World]:
+    """Everything started, the app's settings set in os.environ (the sandbox's own stand-ins replace the shell's
+    and local.settings.json's); everything stopped on the way out, whatever happens."""
+    today = local_today()
+    rows = {d.isoformat(): generate_rows(sources, d, seed=i) for i, d in enumerate((today - timedelta(days=1), today))}
+    with Azurite(workdir) as azurite, FakeLeadPier(rows, username=USERNAME, password=PASSWORD) as leadpier, \
+            FakeLE() as le:
+        settings = {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "SYNC_STATE_CONTAINER": CONTAINER,
+            "LEADPIER_BASE_URL": leadpier.url,
+            "LEADPIER_USERNAME": USERNAME,
+            "LEADPIER_PASSWORD": PASSWORD,
+            "LE_API_URL": f"{le.url}/email_dashboard/stats/le_api.php",
+            "SYNC_DRY_RUN": "true" if dry_run else "false",
+        }
+        _isolate(settings, workdir)
+        yield World(workdir, azurite, leadpier, le, settings)
+
+
+# Settings that say where state, LeadPier or LE are: none of the shell's may reach the sandbox's runs.
+_PLACE_SETTINGS = ("AzureWebJobsStorage", "SYNC_", "LEADPIER_", "LE_", "HTTP_TIMEOUT_SECONDS")
+
+
+def _isolate(settings: dict[str, str], workdir: Path) -> None:
+    """Only the sandbox's own Azurite and stand-ins: every storage, LeadPier and LE setting of the shell is dropped
+    (the time zone aside), and the app works in an empty folder, so no local.settings.json is read either."""
+    for name in [n for n in os.environ if n.startswith(_PLACE_SETTINGS) and n != "SYNC_TIMEZONE"]:
+        del os.environ[name]
+    os.environ.update(settings)
+    os.chdir(workdir)
