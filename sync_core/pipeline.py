@@ -343,6 +343,13 @@ def _persist(
     planned: bool,
 ) -> None:
     """Step 8: the run record, job_stats.json, and the run's lines appended to the day's log, in one append."""
+    finalized = _finalized_days(record, settings.timezone)
+    log_day = (record.started_at or utcnow()).astimezone(settings.timezone).date()
+    record.finalized_dates = finalized
+    if planned:  # a backfill's days are not a catch-up
+        record.caught_up_dates = [d for d in finalized if date.fromisoformat(d) < log_day - timedelta(days=1)]
+    if record.caught_up_dates:
+        log.info("Caught up %s after an outage", ", ".join(record.caught_up_dates))
     log.info(
         "Run %s finished: %s in %s ms; %d rows fetched, %d sent, matched %d, unmatched %d, invalid %d%s",
         record.run_id, record.status, record.duration_ms, record.fetched_rows, record.sent_records,
@@ -358,12 +365,6 @@ def _persist(
             "duration_ms": record.duration_ms,
         },
     )
-    finalized = _finalized_days(record, settings.timezone)
-    log_day = (record.started_at or utcnow()).astimezone(settings.timezone).date()
-    record.finalized_dates = finalized
-    record.caught_up_dates = [d for d in finalized if date.fromisoformat(d) < log_day - timedelta(days=1)]
-    if record.caught_up_dates:
-        log.info("Caught up %s", ", ".join(record.caught_up_dates))
     text = runlog.text()
     log_lines = text.count("\n")
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from .days import catch_up
 from .records import JobStats, utcnow
 from .schedule import next_occurrence
 from .settings import Settings
@@ -48,11 +49,46 @@ class LastExecutionView(BaseModel):
     error: str | None
 
 
+class CatchUpView(BaseModel):
+    """Past days not yet finalized in LE: those the next runs sync by themselves, and those only a backfill reaches."""
+
+    oldest_unfinalized_day: str | None
+    last_finalized_day: str | None
+    catchup_days: int
+    pending_days: list[str] = Field(description="past days within the catch-up window the next run syncs")
+    beyond_window: list[str] = Field(description="unfinalized days older than the window: not synced automatically")
+    backfill: list[str] = Field(description="the manual runs that would sync the days beyond the window")
+
+
 class StatusDocument(BaseModel):
     scheduler: SchedulerView
     job_statistics: JobStatisticsView
     last_execution: LastExecutionView | None
     unmatched_codes: dict[str, list[str]]
+    catch_up: CatchUpView
+
+
+def catch_up_view(stats: JobStats, tz: tzinfo, catchup_days: int, now: datetime) -> CatchUpView:
+    def day(text: str) -> date | None:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            return None
+
+    last = day(stats.last_finalized_day) if stats.last_finalized_day else None
+    view = catch_up(
+        now.astimezone(tz).date(), last, catchup_days,
+        finalized=[d for d in map(day, stats.finalized_days) if d], unsynced=[d for d in map(day, stats.unsynced_days) if d],
+    )
+    oldest = view.oldest_unfinalized
+    return CatchUpView(
+        oldest_unfinalized_day=oldest.isoformat() if oldest else None,
+        last_finalized_day=last.isoformat() if last else None,
+        catchup_days=catchup_days,
+        pending_days=[d.isoformat() for d in view.pending],
+        beyond_window=[d.isoformat() for d in view.beyond_window],
+        backfill=[f'POST /trigger {{"from": "{first}", "to": "{last_day}"}}' for first, last_day in view.backfills()],
+    )
 
 
 def next_run(settings: Settings, stats: JobStats, now: datetime) -> datetime:
@@ -97,4 +133,5 @@ def status_document(
             error=last.error,
         ),
         unmatched_codes=last.unmatched_codes if last else {},
+        catch_up=catch_up_view(stats, tz, settings.catchup_days, now),
     )
