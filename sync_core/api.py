@@ -275,9 +275,12 @@ def timer_enabled(environ: Mapping[str, str]) -> bool:
     return True
 
 
+ROUTE_STORAGE_TIMEOUT_S = 5  # per storage request of an HTTP route, and one retry: a stalled account gets a 503 in ~11 s
+
+
 def _settings_and_store() -> tuple[Settings, StateStore]:
     settings = load_settings()
-    return settings, StateStore(settings.storage)
+    return settings, StateStore(settings.storage, timeout_s=ROUTE_STORAGE_TIMEOUT_S, retries=1)
 
 
 @answers

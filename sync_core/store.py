@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -225,7 +226,7 @@ class StateStore:
     # -- run records ---------------------------------------------------------------------------------
 
     def save_run(self, record: RunRecord) -> None:
-        self._write_json(run_blob_name(record.run_id), record, None)
+        _again_on_storage_error(lambda: self._write_json(run_blob_name(record.run_id), record, None))
 
     def load_run(self, run_id: str) -> RunRecord | None:
         if not is_run_id(run_id):
@@ -267,37 +268,49 @@ class StateStore:
         append whose answer was lost, the retry is refused instead of writing the lines twice, and the block that
         landed is recognised by reading it back.
         """
+        data = text.encode("utf-8")
+        if data:
+            progress = _AppendProgress(_chunks(data, MAX_APPEND_BLOCK))
+            _again_on_storage_error(lambda: self._append(day, progress))
+
+    def _append(self, day: date, progress: _AppendProgress) -> None:
+        """Append what is left of `progress`; kept across tries, so a block that landed is never appended again."""
         from azure.core.exceptions import HttpResponseError
 
-        data = text.encode("utf-8")
-        if not data:
-            return
-        chunks = _chunks(data, MAX_APPEND_BLOCK)
         with self._storage("appending to the day's log"):
-            part = 0
-            position: int | None = None
             conflicts = 0
-            while chunks:
-                blob = self._blob(log_blob_name(day, part))
-                if position is None:
-                    position = self._log_size(blob)
+            while progress.chunks:
+                blob = self._blob(log_blob_name(day, progress.part))
+                if progress.attempted_at is not None:
+                    # The last try may have landed though it failed for us (its answer was lost): look first.
+                    if self._block_landed(blob, progress.attempted_at, progress.chunks[0]):
+                        log.info("A retried append of the day's log had already landed; not writing it twice")
+                        progress.landed()
+                        continue
+                    progress.attempted_at = None
+                if progress.position is None:
+                    progress.position = self._log_size(blob)
                 try:
-                    blob.append_block(chunks[0], appendpos_condition=position)
+                    progress.attempted_at = progress.position
+                    blob.append_block(progress.chunks[0], appendpos_condition=progress.position)
+                    progress.landed()
                 except HttpResponseError as exc:
                     code = getattr(exc, "error_code", None)
                     if code == "BlockCountExceedsLimit":
-                        part, position = part + 1, None
+                        progress.part, progress.position, progress.attempted_at = progress.part + 1, None, None
                         continue
                     if code != "AppendPositionConditionNotMet" and exc.status_code != 412:
                         raise
-                    if not self._block_landed(blob, position, chunks[0]):
+                    if progress.attempted_at is not None and not self._block_landed(
+                        blob, progress.attempted_at, progress.chunks[0]
+                    ):
                         conflicts += 1  # another writer appended meanwhile: read the new end and try again
                         if conflicts > CONFLICT_RETRIES:
                             raise
-                        position = None
+                        progress.position = progress.attempted_at = None
                         continue
                     log.info("A retried append of the day's log had already landed; not writing it twice")
-                position += len(chunks.pop(0))
+                    progress.landed()
 
     def _log_size(self, blob: BlobClient) -> int:
         """The append blob's current length, creating it first if absent (never wiping a concurrent creator's)."""
@@ -326,7 +339,7 @@ class StateStore:
         try:
             found = blob.download_blob(offset=position, length=len(block)).readall()
         except HttpResponseError as exc:
-            if exc.status_code == 416:  # nothing at that position
+            if exc.status_code in (404, 416):  # no blob, or nothing at that position
                 return False
             raise
         return found == block
@@ -491,6 +504,34 @@ class RunLock:
         except Exception:  # noqa: BLE001 - unknown: the caller warns
             return False
         return bool(props.lease.state != "leased")
+
+
+@dataclass
+class _AppendProgress:
+    """A day's log append across tries: the blocks left, the part, where the next block goes, an unconfirmed try."""
+
+    chunks: list[bytes]
+    part: int = 0
+    position: int | None = None
+    attempted_at: int | None = None
+
+    def landed(self) -> None:
+        assert self.position is not None or self.attempted_at is not None
+        self.position = (self.attempted_at if self.attempted_at is not None else self.position or 0) + len(self.chunks.pop(0))
+        self.attempted_at = None
+
+
+def _again_on_storage_error(write: Callable[[], Any]) -> Any:
+    """An idempotent write, tried again a little later once the SDK's own retries are spent (a busy account)."""
+    for _ in range(TRANSIENT_RETRIES):
+        try:
+            return write()
+        except ConcurrentUpdate:
+            raise
+        except StorageError as exc:
+            log.warning("A storage write failed (%s); trying it again", exc)
+            time.sleep(TRANSIENT_BACKOFF_S)
+    return write()
 
 
 def _is_child_run_blob(name: str) -> bool:
