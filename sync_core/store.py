@@ -61,6 +61,7 @@ class StateStore:
         *,
         timeout_s: float = 20,
         retries: int = 2,
+        retry_backoff_s: float = 1.0,
     ) -> None:
         # The storage SDK is imported here, on first use: importing function_app must stay cheap.
         from azure.storage.blob import BlobServiceClient, LinearRetry
@@ -71,7 +72,7 @@ class StateStore:
             "connection_timeout": min(5, timeout_s),
             "read_timeout": timeout_s,
             # The SDK's default waits 15 s and more between tries; a run has a 10-minute slot.
-            "retry_policy": LinearRetry(backoff=1, random_jitter_range=1, retry_total=retries),
+            "retry_policy": LinearRetry(backoff=retry_backoff_s, random_jitter_range=retry_backoff_s, retry_total=retries),
             "raw_request_hook": self._count_request,  # runs once per request sent, retries included
         }
         if target.connection_string is not None:

@@ -61,7 +61,7 @@ def proxied(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, proxy: FaultPr
 def run(**request: Any) -> RunRecord:
     request.setdefault("trigger", "cli")
     request.setdefault("dates", [DAY])
-    store = StateStore(load_settings().storage, timeout_s=CLIENT_TIMEOUT_S)
+    store = StateStore(load_settings().storage, timeout_s=CLIENT_TIMEOUT_S, retry_backoff_s=0.2)
     return run_sync(RunRequest(**request), store=store)
 
 
