@@ -199,3 +199,27 @@ def test_the_routes_answer_a_stalled_account_with_503_not_a_hang(
             assert body["error"].startswith("storage unreachable while")
     proxy.clear()
     print("answers under a stalled account (status, seconds):", answers)  # figures for docs/RELIABILITY.md
+
+
+@pytest.mark.parametrize("kind", ["busy", "reset_before", "stall"])
+def test_health_reports_a_faulty_queue_service_without_hanging(
+    kind: str, proxied: dict[str, str], azurite: Azurite, monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier,
+    le: FakeLE,
+) -> None:  # fmt: skip
+    """The queue port (the poison-queue count of /health) behind its own proxy; the blob side stays clean."""
+    run()
+    with FaultProxy(azurite.queue_port, stall_s=30) as queue_proxy:
+        conn = proxied["AzureWebJobsStorage"].replace(azurite.queue_endpoint,
+                                                      f"http://127.0.0.1:{queue_proxy.port}/{ACCOUNT_NAME}")
+        monkeypatch.setenv("AzureWebJobsStorage", conn)
+        queue_proxy.set_rate(1.0, kinds=(kind,))
+
+        response = health()
+
+        assert queue_proxy.counts()[kind] >= 1
+    body = json.loads(response.body)
+    assert response.status_code == 200
+    assert body["status"] == "degraded"
+    assert body["checks"]["storage"]["status"] == "ok"
+    assert body["checks"]["poison_queue"]["status"] == "error"
+    assert body["checks"]["poison_queue"]["messages"] is None
