@@ -10,7 +10,7 @@ from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import telemetry
-from .dayspec import day_range, parse_day, refuse_future
+from .days import day_range, parse_day, refuse_future
 from .errors import SyncError
 from .pipeline import RunRequest, run_sync
 from .records import utcnow

@@ -22,7 +22,7 @@ from pydantic import (
 
 from . import SERVICE_NAME, __version__
 from .errors import LockBusy, SettingsError, StorageError
-from .dayspec import day_range, parse_day, refuse_future
+from .days import day_range, parse_day, refuse_future
 from .pipeline import BACKFILL_LOCK_WAIT_S, LE_ERRORS_KEPT, RunRequest, run_sync
 from .records import FINAL_STATUSES, SAMPLE_LIMIT, RunRecord, TimerStatus, is_run_id, new_run_id, utcnow
 from .settings import Settings, load_settings
@@ -288,14 +288,18 @@ def service_info() -> ApiResponse:
 # -- GET /status --------------------------------------------------------------------------------------
 
 
+ROUTE_STORAGE_TIMEOUT_S = 5  # per storage request of an HTTP route, and one retry: a stalled account gets a 503 in ~11 s
+
+
 def _settings_and_store() -> tuple[Settings, StateStore]:
     settings = load_settings()
-    return settings, StateStore(settings.storage)
+    return settings, StateStore(settings.storage, timeout_s=ROUTE_STORAGE_TIMEOUT_S, retries=1)
 
 
 @answers
 def status(environ: Mapping[str, str] | None = None) -> ApiResponse:
-    return ApiResponse.json(200, current_status(environ))
+    settings, store = _settings_and_store()
+    return ApiResponse.json(200, current_status(environ, settings=settings, store=store))
 
 
 # -- GET /runs, /runs/{run_id} ------------------------------------------------------------------------

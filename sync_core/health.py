@@ -64,12 +64,22 @@ class TimerCheck(BaseModel):
     problems: list[str] = Field(default_factory=list, description="settings the host could not use at load time")
 
 
+class CatchUpCheck(BaseModel):
+    status: CheckState
+    detail: str
+    oldest_unfinalized_day: str | None = None
+    pending_days: list[str] = Field(default_factory=list, description="past days the next runs sync by themselves")
+    beyond_window: list[str] = Field(default_factory=list, description="days only a backfill reaches")
+    backfill: list[str] = Field(default_factory=list, description="the manual runs to start for them")
+
+
 class HealthChecks(BaseModel):
     settings: SettingsCheck
     storage: StorageCheck
     last_success: LastSuccessCheck
     poison_queue: PoisonQueueCheck
     timer: TimerCheck
+    catch_up: CatchUpCheck
 
 
 class HealthDocument(BaseModel):
@@ -134,8 +144,9 @@ def health_document(
         problems=list(host_problems or []),
     )
 
+    catch_up = _catch_up(stats, settings, env, now)
     problems = [c.detail for c in (settings_check, storage) if c.status == "error"]
-    warnings = [c.detail for c in (last_success, poison_check) if c.status in ("warning", "error")]
+    warnings = [c.detail for c in (last_success, poison_check, catch_up) if c.status in ("warning", "error")]
     warnings += timer.problems
     if problems:
         overall, reason = "unhealthy", "; ".join(problems)
@@ -151,7 +162,7 @@ def health_document(
         reason=reason,
         checks=HealthChecks(
             settings=settings_check, storage=storage, last_success=last_success,
-            poison_queue=poison_check, timer=timer,
+            poison_queue=poison_check, timer=timer, catch_up=catch_up,
         ),
     )
 
@@ -275,6 +286,31 @@ def _staleness(
     if now - since > limit:
         return LastSuccessCheck(status="warning", detail=f"no successful run yet after {_ago(now - since)}", **base)
     return LastSuccessCheck(status="ok", detail="no successful run yet; the app started recently", **base)
+
+
+def _catch_up(stats: JobStats | None, settings: Settings | None, env: Mapping[str, str], now: datetime) -> CatchUpCheck:
+    """Degraded while missed days are being caught up, or while days older than the window wait for a backfill."""
+    from .status import catch_up_view
+
+    if stats is None:
+        return CatchUpCheck(status="skipped", detail="unknown: storage could not be read")
+    view = catch_up_view(stats, _zone(settings, env), settings.catchup_days if settings else 7, now)
+    fields = {"oldest_unfinalized_day": view.oldest_unfinalized_day, "pending_days": view.pending_days,
+              "beyond_window": view.beyond_window, "backfill": view.backfill}
+    if view.beyond_window:
+        return CatchUpCheck(
+            status="warning",
+            detail=f"{len(view.beyond_window)} day(s) from {view.beyond_window[0]} are older than the catch-up window "
+                   f"and not finalized; start the backfill: {'; '.join(view.backfill)}",
+            **fields,
+        )
+    yesterday = (now.astimezone(_zone(settings, env)).date() - timedelta(days=1)).isoformat()
+    behind = [d for d in view.pending_days if d < yesterday]
+    if behind:
+        return CatchUpCheck(status="warning", detail=f"catching up {len(behind)} missed day(s) from {behind[0]}; "
+                            "the next runs sync them", **fields)
+    return CatchUpCheck(status="ok", detail="every past day is finalized" if not view.pending_days
+                        else "yesterday is synced until its final figures are in LE", **fields)
 
 
 def _ago(delta: timedelta) -> str:

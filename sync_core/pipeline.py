@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import TypeAdapter, ValidationError
 
 from . import telemetry
+from . import days as days_planner
 from .campaign import UnmatchedCode, parse_campaign_code
 from .errors import DeadlineExceeded, LockBusy, LoginError, SettingsError, StorageError, SyncError
 from .http import Caller, Deadline, new_session
@@ -64,14 +65,18 @@ class _Tally:
     le_errors: list[str] = field(default_factory=list)
 
 
-def report_days(now: datetime, tz: tzinfo, last_finalized_day: str | None) -> list[date]:
-    """Today in the service's zone, preceded by yesterday while yesterday's final figures are not yet in LE."""
-    today = now.astimezone(tz).date()
-    yesterday = today - timedelta(days=1)
-    finalized = _parse_day(last_finalized_day)
-    if finalized is None or finalized < yesterday:
-        return [yesterday, today]
-    return [today]
+def report_days(
+    now: datetime,
+    tz: tzinfo,
+    last_finalized_day: str | None,
+    catchup_days: int = 7,
+    finalized_days: list[str] | None = None,
+) -> list[date]:
+    """Today in the service's zone, preceded by every unfinalized past day within the catch-up window (see days.py)."""
+    return days_planner.report_days(
+        now.astimezone(tz).date(), _parse_day(last_finalized_day), catchup_days,
+        finalized=_parse_days(finalized_days),
+    )
 
 
 def _parse_day(text: str | None) -> date | None:
@@ -79,6 +84,10 @@ def _parse_day(text: str | None) -> date | None:
         return date.fromisoformat(text) if text else None
     except ValueError:
         return None
+
+
+def _parse_days(texts: list[str] | None) -> list[date]:
+    return [d for d in map(_parse_day, texts or []) if d is not None]
 
 
 def run_sync(
@@ -147,14 +156,15 @@ def _run_locked(
                 raise LockBusy("another run still holds the lock")
             log.info("Another run holds the lock; this run is skipped")
             _finish(record, "skipped", "already running")
-            _persist(store, record, runlog, settings, request.timer, None)
+            _persist(store, record, runlog, settings, request.timer, None, planned=False)
             return record
         lock = candidate
         if request.trigger == "manual":
             store.save_run(record)  # /runs/<id> shows `running` while it runs
         stats_read = store.load_job_stats()  # its ETag serves the update at the end (one read per run)
         days = request.dates or report_days(record.started_at or utcnow(), settings.timezone,
-                                            stats_read[0].last_finalized_day)
+                                            stats_read[0].last_finalized_day, settings.catchup_days,
+                                            stats_read[0].finalized_days)
         record.report_dates = [d.isoformat() for d in days]
         _sync_days(record, days, settings, store, lock, thread_init)
     except LockBusy:
@@ -169,7 +179,7 @@ def _run_locked(
         if lock is not None and store is not None:
             try:
                 # Safe even after the lease was lost: the run's own blob, a conditional update, an append.
-                _persist(store, record, runlog, settings, request.timer, stats_read)
+                _persist(store, record, runlog, settings, request.timer, stats_read, planned=request.dates is None)
             finally:
                 lock.release()
         if span is not None and store is not None:
@@ -350,8 +360,17 @@ def _persist(
     settings: Settings,
     timer: TimerStatus | None,
     stats_read: tuple[JobStats, str | None] | None,
+    *,
+    planned: bool,
 ) -> None:
     """Step 8: the run record, job_stats.json, and the run's lines appended to the day's log, in one append."""
+    finalized = _finalized_days(record, settings.timezone)
+    log_day = (record.started_at or utcnow()).astimezone(settings.timezone).date()
+    record.finalized_dates = finalized
+    if planned:  # a backfill's days are not a catch-up
+        record.caught_up_dates = [d for d in finalized if date.fromisoformat(d) < log_day - timedelta(days=1)]
+    if record.caught_up_dates:
+        log.info("Caught up %s after an outage", ", ".join(record.caught_up_dates))
     log.info(
         "Run %s finished: %s in %s ms; %d rows fetched, %d sent, matched %d, unmatched %d, invalid %d%s",
         record.run_id, record.status, record.duration_ms, record.fetched_rows, record.sent_records,
@@ -368,14 +387,14 @@ def _persist(
         },
     )
     text = runlog.text()
-    finalized = _finalized_days(record, settings.timezone)
-    log_day = (record.started_at or utcnow()).astimezone(settings.timezone).date()
     log_lines = text.count("\n")
 
     def change(stats: JobStats) -> None:
+        if stats.has_counted(record):
+            return  # our first write landed though its answer was lost: nothing is applied twice
         stats.count(record)
-        if finalized:
-            stats.last_finalized_day = max([*finalized, *([stats.last_finalized_day] if stats.last_finalized_day else [])])
+        if record.status != "skipped" and not record.dry_run:
+            _advance_finalized(stats, log_day, settings.catchup_days, finalized, planned=planned)
         if timer is not None:
             stats.timer = timer
         stats.count_log_lines(f"{log_day:%Y%m%d}", log_lines)
@@ -400,6 +419,16 @@ def _persist(
         if record.status != "failed":
             _finish(record, "failed", f"the run's results could not be recorded: {exc}")
         log.error("Recording run %s failed: %s", record.run_id, exc)
+
+
+def _advance_finalized(stats: JobStats, run_day: date, catchup_days: int, finalized: list[str], *, planned: bool) -> None:
+    state = days_planner.advance(
+        run_day, _parse_day(stats.last_finalized_day), catchup_days, _parse_days(finalized),
+        finalized=_parse_days(stats.finalized_days), unsynced=_parse_days(stats.unsynced_days), planned=planned,
+    )
+    stats.last_finalized_day = state.last_finalized.isoformat() if state.last_finalized else None
+    stats.finalized_days = [d.isoformat() for d in state.finalized]
+    stats.unsynced_days = [d.isoformat() for d in state.unsynced]
 
 
 def _record_without_settings(record: RunRecord, env: Mapping[str, str], runlog: RunLog) -> None:

@@ -13,6 +13,7 @@ RunStatus = Literal["queued", "running", "success", "warning", "failed", "skippe
 Trigger = Literal["timer", "manual", "cli"]
 FINAL_STATUSES: frozenset[str] = frozenset({"success", "warning", "failed", "skipped"})
 SAMPLE_LIMIT = 20  # sample codes kept per reason; the counts stay exact
+COUNTED_RUNS_KEPT = 200  # far more runs than can retry or be redelivered at once
 
 # A UTC timestamp and a short random suffix, so ids sort by start time; a backfill day adds ".NN".
 RUN_ID_PATTERN = re.compile(r"(?P<day>\d{8})T\d{6}\d{3}Z-[0-9a-f]{6}(?:\.\d{2})?")
@@ -86,6 +87,9 @@ class RunRecord(BaseModel):
     error: str | None = None
     parent_run_id: str | None = None
     child_run_ids: list[str] = Field(default_factory=list)
+    # Past days whose final figures LE accepted in this run; of those, the ones older than yesterday (catch-up).
+    finalized_dates: list[str] = Field(default_factory=list)
+    caught_up_dates: list[str] = Field(default_factory=list)
 
 
 class LastExecution(BaseModel):
@@ -125,6 +129,13 @@ class JobStats(BaseModel):
     last_execution: LastExecution | None = None
     last_success_at: AwareDatetime | None = None
     last_finalized_day: str | None = None
+    # Days after last_finalized_day already finalized (an older one failed), and unfinalized days older than the
+    # catch-up window that no run syncs by itself (a backfill does): see sync_core/days.py.
+    finalized_days: list[str] = Field(default_factory=list)
+    unsynced_days: list[str] = Field(default_factory=list)
+    # The latest runs counted, with the status counted: a retried write (its first answer lost) or a redelivered
+    # run is never counted twice.
+    counted_runs: dict[str, str] = Field(default_factory=dict)
     timer: TimerStatus | None = None
     updated_at: AwareDatetime | None = None
     # Lines appended to each recent day's log (YYYYMMDD): /logs shows the total without reading the whole blob.
@@ -135,17 +146,27 @@ class JobStats(BaseModel):
         for old in sorted(self.log_lines)[:-keep_days]:
             del self.log_lines[old]
 
-    def count(self, record: RunRecord) -> None:
-        """Fold one finished run into the counters (skipped runs are kept apart from the success rate)."""
+    def has_counted(self, record: RunRecord) -> bool:
+        return self.counted_runs.get(record.run_id) == record.status
+
+    def count(self, record: RunRecord) -> bool:
+        """Fold one finished run into the counters (skipped runs are kept apart from the success rate).
+
+        Idempotent per run id: the same run and status again changes nothing (False); a run counted before with
+        another status (a redelivered queued run) moves from the old bucket to the new one.
+        """
+        if self.has_counted(record):
+            return False
+        if (before := self.counted_runs.pop(record.run_id, None)) is not None:
+            self._bump(before, -1)
+        self.counted_runs[record.run_id] = record.status
+        while len(self.counted_runs) > COUNTED_RUNS_KEPT:
+            del self.counted_runs[next(iter(self.counted_runs))]
+        self._bump(record.status, +1)
         if record.status == "skipped":
-            self.skipped_runs += 1
-            return
-        self.total_runs += 1
+            return True
         if record.status == "success":
-            self.successful_runs += 1
             self.last_success_at = record.finished_at
-        else:
-            self.failed_runs += 1
         self.last_execution = LastExecution(
             run_id=record.run_id,
             timestamp=record.finished_at or record.started_at or utcnow(),
@@ -159,6 +180,17 @@ class JobStats(BaseModel):
             error=record.error,
             unmatched_codes=record.unmatched_codes,
         )
+        return True
+
+    def _bump(self, status: str, by: int) -> None:
+        if status == "skipped":
+            self.skipped_runs += by
+            return
+        self.total_runs += by
+        if status == "success":
+            self.successful_runs += by
+        else:
+            self.failed_runs += by
 
     def success_rate(self) -> str:
         if not self.total_runs:

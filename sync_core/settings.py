@@ -87,6 +87,8 @@ class Settings(BaseModel):
         default_factory=lambda: dict(BUILTIN_DOMAIN_CODES), alias="SYNC_DOMAIN_CODES"
     )
     dry_run: bool = Field(False, alias="SYNC_DRY_RUN")
+    # Unfinalized past days a run catches up after an outage; 0 keeps to yesterday (until final) and today.
+    catchup_days: int = Field(7, alias="SYNC_CATCHUP_DAYS", ge=0, le=31)
     http_timeout_seconds: float = Field(30, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=300)
 
     @field_validator("timezone_name")

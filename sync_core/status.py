@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from .days import catch_up
 from .records import JobStats, utcnow
 from .schedule import next_occurrence
 from .settings import Settings, load_settings, read_environment
@@ -51,11 +52,46 @@ class LastExecutionView(BaseModel):
     error: str | None
 
 
+class CatchUpView(BaseModel):
+    """Past days not yet finalized in LE: those the next runs sync by themselves, and those only a backfill reaches."""
+
+    oldest_unfinalized_day: str | None
+    last_finalized_day: str | None
+    catchup_days: int
+    pending_days: list[str] = Field(description="past days within the catch-up window the next run syncs")
+    beyond_window: list[str] = Field(description="unfinalized days older than the window: not synced automatically")
+    backfill: list[str] = Field(description="the manual runs that would sync the days beyond the window")
+
+
 class StatusDocument(BaseModel):
     scheduler: SchedulerView
     job_statistics: JobStatisticsView
     last_execution: LastExecutionView | None
     unmatched_codes: dict[str, list[str]]
+    catch_up: CatchUpView
+
+
+def catch_up_view(stats: JobStats, tz: tzinfo, catchup_days: int, now: datetime) -> CatchUpView:
+    def day(text: str) -> date | None:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            return None
+
+    last = day(stats.last_finalized_day) if stats.last_finalized_day else None
+    view = catch_up(
+        now.astimezone(tz).date(), last, catchup_days,
+        finalized=[d for d in map(day, stats.finalized_days) if d], unsynced=[d for d in map(day, stats.unsynced_days) if d],
+    )
+    oldest = view.oldest_unfinalized
+    return CatchUpView(
+        oldest_unfinalized_day=oldest.isoformat() if oldest else None,
+        last_finalized_day=last.isoformat() if last else None,
+        catchup_days=catchup_days,
+        pending_days=[d.isoformat() for d in view.pending],
+        beyond_window=[d.isoformat() for d in view.beyond_window],
+        backfill=[f'POST /trigger {{"from": "{first}", "to": "{last_day}"}}' for first, last_day in view.backfills()],
+    )
 
 
 def next_run(settings: Settings, stats: JobStats, now: datetime) -> datetime | None:
@@ -73,11 +109,13 @@ def timer_enabled(environ: Mapping[str, str]) -> bool:
     return True
 
 
-def current_status(environ: Mapping[str, str] | None = None) -> StatusDocument:
+def current_status(
+    environ: Mapping[str, str] | None = None, *, settings: Settings | None = None, store: StateStore | None = None
+) -> StatusDocument:
     """The /status document for these settings (the environment over local.settings.json), as the CLI prints it too."""
     env = read_environment(environ)
-    settings = load_settings(env)
-    return status_document(settings, StateStore(settings.storage), timer_enabled=timer_enabled(env))
+    settings = settings or load_settings(env)
+    return status_document(settings, store or StateStore(settings.storage), timer_enabled=timer_enabled(env))
 
 
 def status_document(
@@ -115,4 +153,5 @@ def status_document(
             error=last.error,
         ),
         unmatched_codes=last.unmatched_codes if last else {},
+        catch_up=catch_up_view(stats, tz, settings.catchup_days, now),
     )

@@ -6,9 +6,11 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,6 +35,8 @@ RENEW_EVERY_SECONDS = 10
 MAX_APPEND_BLOCK = 4 * 1024 * 1024
 CONFLICT_RETRIES = 10
 CONFLICT_BACKOFF_S = 0.02  # doubled per conflict, jittered: writers that collided do not collide again in step
+TRANSIENT_RETRIES = 2  # app-level tries of an idempotent end-of-run write once the SDK's own retries are spent
+TRANSIENT_BACKOFF_S = 0.5
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -57,6 +61,7 @@ class StateStore:
         *,
         timeout_s: float = 20,
         retries: int = 2,
+        retry_backoff_s: float = 1.0,
     ) -> None:
         # The storage SDK is imported here, on first use: importing function_app must stay cheap.
         from azure.storage.blob import BlobServiceClient, LinearRetry
@@ -67,7 +72,7 @@ class StateStore:
             "connection_timeout": min(5, timeout_s),
             "read_timeout": timeout_s,
             # The SDK's default waits 15 s and more between tries; a run has a 10-minute slot.
-            "retry_policy": LinearRetry(backoff=1, random_jitter_range=1, retry_total=retries),
+            "retry_policy": LinearRetry(backoff=retry_backoff_s, random_jitter_range=retry_backoff_s, retry_total=retries),
             "raw_request_hook": self._count_request,  # runs once per request sent, retries included
         }
         if target.connection_string is not None:
@@ -189,6 +194,7 @@ class StateStore:
     ) -> JobStats:
         """Read-modify-write on the ETag read, again on conflict, so no writer loses another's update."""
         stats, etag = read if read is not None else self.load_job_stats()
+        transient_left = TRANSIENT_RETRIES
         for attempt in range(CONFLICT_RETRIES):
             stats = stats.model_copy(deep=True)
             change(stats)
@@ -196,15 +202,32 @@ class StateStore:
                 self._write_json(STATS_BLOB, stats, etag, create_only=etag is None)
                 return stats
             except ConcurrentUpdate:
+                # Also what a retried write meets when its first try landed but the answer was lost: `change`
+                # must see on the new document that its work is done (JobStats.count is idempotent per run id).
                 log.info("job_stats.json changed under us; reading it again")
                 time.sleep(random.uniform(0, min(1.0, CONFLICT_BACKOFF_S * 2**attempt)))
-                stats, etag = self.load_job_stats()
+            except StorageError:
+                # The SDK's own retries are spent; the write is conditional and idempotent, so try once more.
+                if not transient_left:
+                    raise
+                transient_left -= 1
+                log.warning("Writing job_stats.json failed; reading it again and retrying")
+                time.sleep(TRANSIENT_BACKOFF_S)
+            stats, etag = self._reread_job_stats()
         raise ConcurrentUpdate(f"{STATS_BLOB} kept changing; gave up after {CONFLICT_RETRIES} tries")
+
+    def _reread_job_stats(self) -> tuple[JobStats, str | None]:
+        for _ in range(TRANSIENT_RETRIES):
+            try:
+                return self.load_job_stats()
+            except StorageError:
+                time.sleep(TRANSIENT_BACKOFF_S)
+        return self.load_job_stats()
 
     # -- run records ---------------------------------------------------------------------------------
 
     def save_run(self, record: RunRecord) -> None:
-        self._write_json(run_blob_name(record.run_id), record, None)
+        _again_on_storage_error(lambda: self._write_json(run_blob_name(record.run_id), record, None))
 
     def load_run(self, run_id: str) -> RunRecord | None:
         if not is_run_id(run_id):
@@ -257,40 +280,87 @@ class StateStore:
     # -- the daily log ----------------------------------------------------------------------------------
 
     def append_log(self, day: date, text: str) -> None:
-        """Append a run's lines to the day's append blob, created only if absent; past 50,000 blocks, the next part."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import (
-            HttpResponseError,
-            ResourceExistsError,
-            ResourceModifiedError,
-            ResourceNotFoundError,
-        )
+        """Append a run's lines to the day's append blob, created only if absent; past 50,000 blocks, the next part.
 
+        Each block is appended at the position read just before (`appendpos_condition`): when the SDK retries an
+        append whose answer was lost, the retry is refused instead of writing the lines twice, and the block that
+        landed is recognised by reading it back.
+        """
         data = text.encode("utf-8")
-        if not data:
-            return
-        chunks = _chunks(data, MAX_APPEND_BLOCK)
+        if data:
+            progress = _AppendProgress(_chunks(data, MAX_APPEND_BLOCK))
+            _again_on_storage_error(lambda: self._append(day, progress))
+
+    def _append(self, day: date, progress: _AppendProgress) -> None:
+        """Append what is left of `progress`; kept across tries, so a block that landed is never appended again."""
+        from azure.core.exceptions import HttpResponseError
+
         with self._storage("appending to the day's log"):
-            part = 0
-            while chunks:
-                blob = self._blob(log_blob_name(day, part))
+            conflicts = 0
+            while progress.chunks:
+                blob = self._blob(log_blob_name(day, progress.part))
+                if progress.attempted_at is not None:
+                    # The last try may have landed though it failed for us (its answer was lost): look first.
+                    if self._block_landed(blob, progress.attempted_at, progress.chunks[0]):
+                        log.info("A retried append of the day's log had already landed; not writing it twice")
+                        progress.landed()
+                        continue
+                    progress.attempted_at = None
+                if progress.position is None:
+                    progress.position = self._log_size(blob)
                 try:
-                    blob.append_block(chunks[0])
-                    chunks.pop(0)
-                except ResourceNotFoundError:
-                    try:
-                        # If-None-Match: * : a concurrent creator's blob (and its lines) is never wiped.
-                        self._with_container(
-                            lambda: blob.create_append_blob(
-                                match_condition=MatchConditions.IfMissing, content_settings=_text_content()
-                            )
-                        )
-                    except (ResourceExistsError, ResourceModifiedError):
-                        pass
+                    progress.attempted_at = progress.position
+                    blob.append_block(progress.chunks[0], appendpos_condition=progress.position)
+                    progress.landed()
                 except HttpResponseError as exc:
-                    if getattr(exc, "error_code", None) != "BlockCountExceedsLimit":
+                    code = getattr(exc, "error_code", None)
+                    if code == "BlockCountExceedsLimit":
+                        progress.part, progress.position, progress.attempted_at = progress.part + 1, None, None
+                        continue
+                    if code != "AppendPositionConditionNotMet" and exc.status_code != 412:
                         raise
-                    part += 1
+                    if progress.attempted_at is not None and not self._block_landed(
+                        blob, progress.attempted_at, progress.chunks[0]
+                    ):
+                        conflicts += 1  # another writer appended meanwhile: read the new end and try again
+                        if conflicts > CONFLICT_RETRIES:
+                            raise
+                        progress.position = progress.attempted_at = None
+                        continue
+                    log.info("A retried append of the day's log had already landed; not writing it twice")
+                    progress.landed()
+
+    def _log_size(self, blob: BlobClient) -> int:
+        """The append blob's current length, creating it first if absent (never wiping a concurrent creator's)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+        for _ in range(3):
+            try:
+                return int(blob.get_blob_properties().size)
+            except ResourceNotFoundError:
+                try:
+                    # If-None-Match: * : a concurrent creator's blob (and its lines) is never wiped.
+                    self._with_container(
+                        lambda: blob.create_append_blob(
+                            match_condition=MatchConditions.IfMissing, content_settings=_text_content()
+                        )
+                    )
+                except (ResourceExistsError, ResourceModifiedError):
+                    pass
+        raise StorageError("the day's log could not be created")
+
+    def _block_landed(self, blob: BlobClient, position: int, block: bytes) -> bool:
+        """Whether `block` sits at `position` of the blob: our append was applied though its answer was lost."""
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            found = blob.download_blob(offset=position, length=len(block)).readall()
+        except HttpResponseError as exc:
+            if exc.status_code in (404, 416):  # no blob, or nothing at that position
+                return False
+            raise
+        return found == block
 
     def log_parts(self, day: date) -> list[tuple[str, int]]:
         """(blob name, size) of each existing part of the day's log, in order."""
@@ -373,7 +443,9 @@ class RunLock:
         with self._store._storage("taking the lock"):
             for _ in range(2):
                 try:
-                    self._lease = self._blob.acquire_lease(lease_duration=LEASE_SECONDS)
+                    # A proposed lease id: when the SDK retries an acquire whose answer was lost, the service
+                    # grants the same lease again instead of answering 409 to ourselves.
+                    self._lease = self._blob.acquire_lease(lease_duration=LEASE_SECONDS, lease_id=str(uuid.uuid4()))
                     break
                 except ResourceNotFoundError:
                     try:
@@ -438,8 +510,46 @@ class RunLock:
             try:
                 self._lease.release()
             except Exception as exc:  # noqa: BLE001 - the lease lapses by itself within 30 s
-                log.warning("Releasing the run lock failed (%s); it lapses within %d s", type(exc).__name__, LEASE_SECONDS)
+                if not self._released_already():
+                    log.warning("Releasing the run lock failed (%s); it lapses within %d s", type(exc).__name__, LEASE_SECONDS)
         self._lease = None
+
+
+    def _released_already(self) -> bool:
+        """After a failed release: whether the lease is free anyway (a retried release whose first answer was lost)."""
+        try:
+            props = self._blob.get_blob_properties()
+        except Exception:  # noqa: BLE001 - unknown: the caller warns
+            return False
+        return bool(props.lease.state != "leased")
+
+
+@dataclass
+class _AppendProgress:
+    """A day's log append across tries: the blocks left, the part, where the next block goes, an unconfirmed try."""
+
+    chunks: list[bytes]
+    part: int = 0
+    position: int | None = None
+    attempted_at: int | None = None
+
+    def landed(self) -> None:
+        assert self.position is not None or self.attempted_at is not None
+        self.position = (self.attempted_at if self.attempted_at is not None else self.position or 0) + len(self.chunks.pop(0))
+        self.attempted_at = None
+
+
+def _again_on_storage_error(write: Callable[[], Any]) -> Any:
+    """An idempotent write, tried again a little later once the SDK's own retries are spent (a busy account)."""
+    for _ in range(TRANSIENT_RETRIES):
+        try:
+            return write()
+        except ConcurrentUpdate:
+            raise
+        except StorageError as exc:
+            log.warning("A storage write failed (%s); trying it again", exc)
+            time.sleep(TRANSIENT_BACKOFF_S)
+    return write()
 
 
 def _is_child_run_blob(name: str) -> bool:

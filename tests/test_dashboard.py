@@ -157,6 +157,8 @@ def _status(**last: object) -> StatusDocument:
                            "unmatched_records": 0, "currently_running": False, "run_id": "20260213T180335123Z-1a2b3c",
                            "duration_ms": 812, "report_dates": ["2026-02-13"], "sent_records": 0, "error": None, **last},
         "unmatched_codes": {},
+        "catch_up": {"oldest_unfinalized_day": "2026-02-12", "last_finalized_day": "2026-02-11", "catchup_days": 7,
+                     "pending_days": ["2026-02-12"], "beyond_window": [], "backfill": []},
     }
     return StatusDocument.model_validate(document)
 

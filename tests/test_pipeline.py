@@ -17,7 +17,7 @@ from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core import pipeline
 from sync_core.errors import LockBusy
-from sync_core.dayspec import day_range
+from sync_core.days import day_range
 from sync_core.pipeline import RunRequest, report_days, run_sync
 from sync_core.records import utcnow
 from sync_core.settings import load_settings
@@ -529,6 +529,8 @@ def test_status_before_the_first_run_and_after_a_success(
                            "success_rate": "N/A"},
         "last_execution": None,
         "unmatched_codes": {},
+        "catch_up": {"oldest_unfinalized_day": "2026-02-12", "last_finalized_day": None, "catchup_days": 7,
+                     "pending_days": ["2026-02-12"], "beyond_window": [], "backfill": []},
     }  # fmt: skip
     assert after["job_statistics"] == {
         "total_runs": 1, "successful_runs": 1, "failed_runs": 0, "skipped_runs": 0, "success_rate": "100.00%",

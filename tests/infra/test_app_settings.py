@@ -29,7 +29,7 @@ HOST_SETTINGS = {
 }
 # Settings the template sets ahead of the settings model: a name here is read by code that lands in the same
 # release. Each one leaves this set as soon as the model names it (the test below says so).
-AHEAD_OF_THE_MODEL = {"SYNC_CATCHUP_DAYS"}
+AHEAD_OF_THE_MODEL: set[str] = set()
 # Flex Consumption keeps the runtime and the package in functionAppConfig and refuses these app settings.
 REFUSED_ON_FLEX = {
     "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_WORKER_RUNTIME_VERSION", "FUNCTIONS_EXTENSION_VERSION",

@@ -1,0 +1,15 @@
+"""The soak in short: a few dozen syncs under random upstream and storage faults, concurrent starts and outages,
+then every invariant (runs recorded once, counters, lease, finalized days and LE's figures, no secret)."""
+
+from __future__ import annotations
+
+from bench.soak import soak
+
+
+def test_a_short_soak_breaks_no_invariant() -> None:
+    report = soak(runs=40, fault_rate=0.3, seed=11, storage_rate=0.06, concurrency_rate=0.15, outage_rate=0.1)
+
+    assert report.violations == [], report.table()
+    assert report.runs >= 40
+    assert sum(report.storage_faults.values()) > 0 and sum(report.upstream_faults.values()) > 0
+    assert report.concurrent_groups > 0
