@@ -54,7 +54,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 
 def _http_answer(answer: typing.Any) -> func.HttpResponse:
-    """sync_core.api.ApiResponse (status, body, mimetype, headers) as the host's response."""
+    """sync_core.responses.ApiResponse (status, body, mimetype, headers) as the host's response."""
     if isinstance(answer, func.HttpResponse):
         return answer
     # Content-Type spelled out as the host will send it (the library adds the charset to text/* only).
@@ -97,17 +97,17 @@ def _carry_invocation(context: func.Context) -> typing.Callable[[], None]:
 
 @app.timer_trigger(arg_name="timer", schedule=SYNC_SCHEDULE, run_on_startup=SYNC_RUN_ON_STARTUP, use_monitor=True)
 def sync_timer(timer: func.TimerRequest, context: func.Context) -> None:
-    from sync_core import api
+    from sync_core import triggers
 
-    api.run_from_timer(timer.schedule_status, past_due=timer.past_due, thread_init=_carry_invocation(context))
+    triggers.run_from_timer(timer.schedule_status, past_due=timer.past_due, thread_init=_carry_invocation(context))
 
 
 @app.queue_trigger(arg_name="message", queue_name=RUNS_QUEUE, connection=STORAGE)
 def sync_worker(message: func.QueueMessage, context: func.Context) -> None:
     # A failed run is recorded, not raised; LockBusy is raised, so the host delivers the message again.
-    from sync_core import api
+    from sync_core import triggers
 
-    api.run_queued(message.get_body(), dequeue_count=message.dequeue_count, thread_init=_carry_invocation(context))
+    triggers.run_queued(message.get_body(), dequeue_count=message.dequeue_count, thread_init=_carry_invocation(context))
 
 
 # -- HTTP --------------------------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 def status(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     from sync_core import api
 
-    return api.status(os.environ)
+    return api.status()
 
 
 @app.route(route="runs/{run_id?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

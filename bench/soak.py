@@ -40,10 +40,12 @@ from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.data import generate_rows
 from sandbox.faultproxy import FaultProxy
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import pipeline
+from sync_core import pipeline, recording
+from sync_core import records as record_model
 from sync_core.http import Caller
 from sync_core.pipeline import RunRequest, run_sync
 from sync_core.records import JobStats, RunRecord, utcnow
+from sync_core.services import Services
 from sync_core.settings import load_settings
 from sync_core.store import StateStore
 from sync_core.transform import transform_rows
@@ -133,11 +135,14 @@ def _patched(values: dict[str, str], clock: _SimClock) -> Iterator[None]:
     os.environ.update(values)
     original_now, original_caller = pipeline.utcnow, pipeline.Caller
     pipeline.utcnow = clock  # type: ignore[assignment]
+    recording.utcnow = clock  # type: ignore[assignment]
+    record_model.utcnow = clock  # type: ignore[assignment]  # a record's finish() reads it
     pipeline.Caller = functools.partial(Caller, backoff_initial_s=0.02, backoff_max_s=0.1)  # type: ignore[misc]
     try:
         yield
     finally:
         pipeline.utcnow, pipeline.Caller = original_now, original_caller  # type: ignore[misc]
+        recording.utcnow = record_model.utcnow = original_now  # type: ignore[assignment]
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -203,13 +208,14 @@ def soak(runs: int, fault_rate: float, seed: int, *, storage_rate: float | None 
         stack.callback(root.removeHandler, capture)
         stack.callback(root.setLevel, previous_level)
         stack.enter_context(_patched(env, clock))
-        target = load_settings().storage
+        settings = load_settings()
         records: list[RunRecord] = []
         lock = threading.Lock()
 
         def one_run(trigger: str = "timer", **request: Any) -> None:
-            store = StateStore(target, timeout_s=CLIENT_TIMEOUT_S, retry_backoff_s=0.1)
-            record = run_sync(RunRequest(trigger=trigger, **request), store=store)  # type: ignore[arg-type]
+            store = StateStore(settings.storage, timeout_s=CLIENT_TIMEOUT_S, retry_backoff_s=0.1)
+            services = Services.build(settings, store=store)
+            record = run_sync(RunRequest(trigger=trigger, **request), services=services)  # type: ignore[arg-type]
             with lock:
                 records.append(record)
 
@@ -269,7 +275,7 @@ def soak(runs: int, fault_rate: float, seed: int, *, storage_rate: float | None 
         le.faults.clear()
         report.storage_faults = proxy.counts()
         serve_rows()
-        stats = StateStore(target).load_job_stats()[0]
+        stats = StateStore(settings.storage).load_job_stats()[0]
         backfill = [date.fromisoformat(d) for d in stats.unsynced_days]
         for day in backfill:
             leadpier.set_rows(day, _final_rows(day))

@@ -20,18 +20,19 @@ def main() -> int:
     logging.getLogger().addHandler(logging.NullHandler())
 
     from sync_core.pipeline import RunRequest, run_sync
+    from sync_core.services import Services
     from sync_core.settings import load_settings
-    from sync_core.store import StateStore
 
-    store = StateStore(load_settings().storage)
+    services = Services.build(load_settings())
+    store = services.store
     rss_before_kib = _status_kib("VmHWM")
     # The first run in a process pays for first connections and first-use setup; the Functions worker is a
     # long-lived process, so the measured run is the second one (the first is reported as `cold`).
     cold0 = time.perf_counter()
-    run_sync(RunRequest(trigger="cli", dates=[day]))
+    run_sync(RunRequest(trigger="cli", dates=[day]), services=services)
     cold = time.perf_counter() - cold0
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    record = run_sync(RunRequest(trigger="cli", dates=[day]), store=store)
+    record = run_sync(RunRequest(trigger="cli", dates=[day]), services=services)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     json.dump(
         {

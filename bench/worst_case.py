@@ -31,6 +31,8 @@ from sandbox.azurite import Azurite  # noqa: E402
 from sandbox.upstream import FakeLE, FakeLeadPier  # noqa: E402
 from sync_core import http  # noqa: E402
 from sync_core.pipeline import RunRequest, run_sync  # noqa: E402
+from sync_core.services import Services  # noqa: E402
+from sync_core.settings import load_settings  # noqa: E402
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_DEADLINE_S = 480.0
@@ -73,7 +75,7 @@ def run_scenario(name: str, azurite: Azurite, index: int, arrange: Callable[[Fak
         }
         os.chdir(cwd)  # no local.settings.json
         started = time.perf_counter()
-        record = run_sync(RunRequest(trigger="timer"), environ=environ)
+        record = run_sync(RunRequest(trigger="timer"), services=Services.build(load_settings(environ)))
         wall = time.perf_counter() - started
         os.chdir(REPO_ROOT)
         return Outcome(

@@ -14,7 +14,7 @@ from html import escape
 from urllib.parse import quote, urlencode
 
 from . import SERVICE_NAME, __version__
-from .api import ApiResponse
+from .responses import ApiResponse
 from .errors import SettingsError, StorageError
 from .health import HealthDocument, health_document
 from .records import FINAL_STATUSES, RunRecord, utcnow

@@ -41,6 +41,18 @@ def parse_day(text: str) -> date:
         raise ValueError(f"must be a calendar date (YYYY-MM-DD), and {text} is not one: {why}") from None
 
 
+def parse_stored_day(text: str | None) -> date | None:
+    """A day as job_stats.json keeps it; None for none, or for one that cannot be read (it is then rewritten)."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def parse_stored_days(texts: list[str] | None) -> list[date]:
+    return [d for d in map(parse_stored_day, texts or []) if d is not None]
+
+
 def day_range(first: date, last: date) -> list[date]:
     """Every day from first to last inclusive; ValueError past 31 days or when reversed."""
     if last < first:

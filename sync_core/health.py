@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field
 
 from . import __version__
-from .api import POISON_QUEUE, ApiResponse
+from .responses import ApiResponse
+from .triggers import POISON_QUEUE
 from .status import timer_enabled
 from .errors import SettingsError, SyncError
 from .records import JobStats, utcnow

@@ -8,9 +8,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from . import SERVICE_NAME, __version__
-from .api import (
+from .api_models import (
     AlreadyRunning,
-    ErrorBody,
     LogDownloadQuery,
     LogsQuery,
     LogTail,
@@ -21,6 +20,7 @@ from .api import (
     TriggerBody,
 )
 from .health import HealthDocument
+from .responses import ErrorBody
 from .records import RunRecord
 from .status import StatusDocument
 

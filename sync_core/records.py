@@ -13,6 +13,7 @@ RunStatus = Literal["queued", "running", "success", "warning", "failed", "skippe
 Trigger = Literal["timer", "manual", "cli"]
 FINAL_STATUSES: frozenset[str] = frozenset({"success", "warning", "failed", "skipped"})
 SAMPLE_LIMIT = 20  # sample codes kept per reason; the counts stay exact
+LE_ERRORS_KEPT = 50  # LE's error lines kept on a run record
 COUNTED_RUNS_KEPT = 200  # far more runs than can retry or be redelivered at once
 
 # A UTC timestamp and a short random suffix, so ids sort by start time; a backfill day adds ".NN".
@@ -90,6 +91,14 @@ class RunRecord(BaseModel):
     # Past days whose final figures LE accepted in this run; of those, the ones older than yesterday (catch-up).
     finalized_dates: list[str] = Field(default_factory=list)
     caught_up_dates: list[str] = Field(default_factory=list)
+
+    def finish(self, status: RunStatus, error: str | None) -> None:
+        """The run's outcome, when it ended, and how long it took."""
+        self.status = status
+        self.error = error
+        self.finished_at = utcnow()
+        if self.started_at:
+            self.duration_ms = int((self.finished_at - self.started_at).total_seconds() * 1000)
 
 
 class LastExecution(BaseModel):

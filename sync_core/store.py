@@ -82,8 +82,13 @@ class StateStore:
         else:
             service = BlobServiceClient(target.account_url, credential=_credential(target.client_id), **options)
         self.target = target
+        self._service = service
         self.container: ContainerClient = service.get_container_client(target.container)
         self._container_ready = False
+
+    def close(self) -> None:
+        """Close the connection pool (the store is built once per process and closed when the process ends)."""
+        self._service.close()
 
     def _count_request(self, _request: Any) -> None:
         with self._count_lock:

@@ -29,6 +29,16 @@ _APP_NAMES = {"HTTP_TIMEOUT_SECONDS"}
 _PROXY_NAMES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 
+@pytest.fixture(autouse=True)
+def fresh_services() -> Iterator[None]:
+    """The app builds its clients once per worker process; each test starts with none, as a new worker would."""
+    from sync_core import services
+
+    services.reset()
+    yield
+    services.reset()
+
+
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """One Azurite for the session (per xdist worker); tests isolate themselves by container name."""

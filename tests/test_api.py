@@ -1,4 +1,4 @@
-"""sync_core.api on its own: trigger planning, the queue message, backfill folding, timer status, input validation."""
+"""The HTTP side on its own: trigger planning, the queue message, backfill folding, timer status, input validation."""
 
 from __future__ import annotations
 
@@ -6,17 +6,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from sync_core.api import (
-    ApiError,
-    LogsQuery,
-    RunMessage,
-    RunsQuery,
-    TriggerBody,
-    aggregate_backfill,
-    parse,
-    plan_runs,
-    timer_status,
-)
+from sync_core.api_models import LogsQuery, RunMessage, RunsQuery, TriggerBody, parse
+from sync_core.backfill import aggregate_backfill, plan_runs
+from sync_core.responses import ApiError
+from sync_core.triggers import timer_status
 from sync_core.status import timer_enabled
 from sync_core.records import RunRecord, is_run_id
 

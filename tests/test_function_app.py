@@ -148,9 +148,9 @@ def test_a_backfill_parent_shows_its_days_folded_in(app: App, leadpier: FakeLead
 def test_a_queued_day_that_cannot_get_the_lock_is_raised_for_redelivery(
     app: App, held_lock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sync_core.api
+    import sync_core.triggers
 
-    monkeypatch.setattr(sync_core.api, "BACKFILL_LOCK_WAIT_S", 0.5)  # the real wait is two minutes
+    monkeypatch.setattr(sync_core.triggers, "BACKFILL_LOCK_WAIT_S", 0.5)  # the real wait is two minutes
     _, queued = app.post_trigger({"date": today().isoformat()})
     run_id = json.loads(queued.get()[0])["run_id"]
     from sync_core.errors import LockBusy

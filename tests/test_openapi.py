@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from sync_core.api import LogTail, RunList, TriggerAccepted
+from sync_core.api_models import LogTail, RunList, TriggerAccepted
 from sync_core.health import HealthDocument
 from sync_core.openapi import openapi_document
 from sync_core.records import RunRecord

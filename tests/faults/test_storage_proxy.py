@@ -18,10 +18,11 @@ from azure.storage.blob import ContainerClient
 from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.faultproxy import KINDS, FaultProxy, matching
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import api
+from sync_core import api, services
 from sync_core.health import health
 from sync_core.pipeline import RunRequest, run_sync
 from sync_core.records import JobStats, RunRecord
+from sync_core.services import Services
 from sync_core.settings import load_settings
 from sync_core.store import StateStore
 from tests.faults.conftest import DAY, expected_records
@@ -61,8 +62,9 @@ def proxied(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, proxy: FaultPr
 def run(**request: Any) -> RunRecord:
     request.setdefault("trigger", "cli")
     request.setdefault("dates", [DAY])
-    store = StateStore(load_settings().storage, timeout_s=CLIENT_TIMEOUT_S, retry_backoff_s=0.2)
-    return run_sync(RunRequest(**request), store=store)
+    settings = load_settings()
+    store = StateStore(settings.storage, timeout_s=CLIENT_TIMEOUT_S, retry_backoff_s=0.2)
+    return run_sync(RunRequest(**request), services=Services.build(settings, store=store))
 
 
 def direct(azurite: Azurite, env: dict[str, str]) -> ContainerClient:
@@ -175,13 +177,13 @@ def test_the_routes_answer_a_stalled_account_with_503_not_a_hang(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     run()
-    monkeypatch.setattr(api, "ROUTE_STORAGE_TIMEOUT_S", CLIENT_TIMEOUT_S)
+    monkeypatch.setattr(services, "ROUTE_STORAGE_TIMEOUT_S", CLIENT_TIMEOUT_S)
     proxy.stall_s = 30
     proxy.set_rate(1.0, kinds=("stall",))
     answers: dict[str, tuple[int, float]] = {}
 
     for name, call in {
-        "/status": lambda: api.status({}),
+        "/status": lambda: api.status(),
         "/runs": lambda: api.runs({}, None),
         "/logs": lambda: api.logs({"lines": "5", "date": DAY.isoformat()}),
         "/health": lambda: health(),

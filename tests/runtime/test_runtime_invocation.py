@@ -156,9 +156,9 @@ def test_a_plain_trigger_while_a_run_holds_the_lock_is_409(host: Host, held_lock
 def test_a_queued_day_that_cannot_get_the_lock_fails_the_invocation_until_the_last_delivery(
     host: Host, held_lock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sync_core.api
+    import sync_core.triggers
 
-    monkeypatch.setattr(sync_core.api, "BACKFILL_LOCK_WAIT_S", 0.5)  # the real wait is two minutes
+    monkeypatch.setattr(sync_core.triggers, "BACKFILL_LOCK_WAIT_S", 0.5)  # the real wait is two minutes
     (message,) = host.post_trigger({"date": today().isoformat()}).queue_messages("queued_runs")
     run_id = json.loads(message)["run_id"]
 
@@ -269,7 +269,7 @@ def test_an_unexpected_failure_is_a_json_500_with_the_hosts_invocation_id(host: 
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import sync_core.api
 
-    def broken(environ):
+    def broken():
         raise RuntimeError("boom")
 
     monkeypatch.setattr(sync_core.api, "status", broken)

@@ -1,0 +1,184 @@
+"""The HTTP routes' request and response models: what each route accepts, and the 400 that says what is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from .days import parse_day
+from .records import RunRecord
+from .responses import bad_request
+
+MAX_LOG_LINES = 1000
+MAX_RUNS_LIMIT = 100
+
+
+# -- requests ------------------------------------------------------------------------------------------
+
+
+def _day(value: Any) -> Any:
+    """Only YYYY-MM-DD text: pydantic's own date parsing would also take timestamps, numbers and null."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date in the form YYYY-MM-DD")
+    return parse_day(value)
+
+
+def _bool(value: Any) -> Any:
+    """Only JSON true or false: pydantic's lax booleans would take 0, "yes", "off" and 1.0."""
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day)]
+OptionalDay = Annotated[date | None, BeforeValidator(_day)]  # may be absent, never null
+OptionalBool = Annotated[bool | None, BeforeValidator(_bool)]
+
+
+def _plain_fields(schema: dict[str, Any]) -> None:
+    """Fields that may be absent but not null: say so, and drop the `default: null` that string schemas cannot hold."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", "") is None:
+            del prop["default"]
+        if "anyOf" in prop:
+            prop.update(next(p for p in prop.pop("anyOf") if p.get("type") != "null"))
+
+
+def _trigger_schema(schema: dict[str, Any]) -> None:
+    _plain_fields(schema)
+    present = [{"required": [name]} for name in ("date", "from", "to")]
+    schema["oneOf"] = [
+        {"title": "today", "not": {"anyOf": present}},
+        {"title": "one day", "required": ["date"], "not": {"anyOf": present[1:]}},
+        {"title": "a range", "required": ["from", "to"], "not": present[0]},
+    ]
+
+
+class LogsQuery(BaseModel):
+    """Query of GET /logs and GET /logs/download."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_plain_fields)
+
+    lines: int = Field(50, ge=1, le=MAX_LOG_LINES, description=f"how many of the last lines, a whole number from 1 to {MAX_LOG_LINES}")
+    date: OptionalDay = Field(None, description="the day, YYYY-MM-DD (default: today in SYNC_TIMEZONE)")
+
+
+class LogDownloadQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_plain_fields)
+
+    date: OptionalDay = Field(None, description="the day, YYYY-MM-DD (default: today in SYNC_TIMEZONE)")
+
+
+class RunsQuery(BaseModel):
+    """Query of GET /runs."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(20, ge=1, le=MAX_RUNS_LIMIT, description=f"how many runs, newest first, a whole number from 1 to {MAX_RUNS_LIMIT}")
+
+
+class TriggerBody(BaseModel):
+    """Optional body of POST /trigger: no body runs today (and yesterday until final), `date` one day, `from`/`to` a range."""
+
+    # By the JSON names only: "day" or "first" are unknown fields. The schema states the three shapes as oneOf.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_trigger_schema)
+
+    day: OptionalDay = Field(None, alias="date", description="sync this one day, YYYY-MM-DD")
+    first: OptionalDay = Field(None, alias="from", description="first day of a range, YYYY-MM-DD (31 days at most)")
+    last: OptionalDay = Field(None, alias="to", description="last day of the range, YYYY-MM-DD")
+    dry_run: OptionalBool = Field(None, description="fetch, transform and record, but send nothing to LE (default: SYNC_DRY_RUN)")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> TriggerBody:
+        if self.day and (self.first or self.last):
+            raise ValueError('give either "date" or "from" and "to", not both')
+        if bool(self.first) != bool(self.last):
+            raise ValueError('"from" and "to" go together')
+        return self
+
+
+_ALLOWED = {
+    "lines": f"lines must be a whole number from 1 to {MAX_LOG_LINES}",
+    "limit": f"limit must be a whole number from 1 to {MAX_RUNS_LIMIT}",
+}
+
+
+def parse(model: type[BaseModel], data: Mapping[str, Any]) -> Any:
+    """The validated model, or a 400 that names the input, what is wrong and what is allowed."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err.get("loc") else ""
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(f'"{f.alias or n}"' for n, f in model.model_fields.items())
+                problems.append(f'unknown field "{name}"; allowed fields: {allowed}')
+            elif name in _ALLOWED:
+                problems.append(f"{_ALLOWED[name]} (got {err.get('input')!r})")
+            elif err["type"] == "value_error" and name:  # our own validators say what the value must be
+                problems.append(f"{name} {str(err['msg']).removeprefix('Value error, ')} (got {err.get('input')!r})")
+            else:
+                problems.append(str(err.get("msg", "invalid input")).removeprefix("Value error, "))
+        raise bad_request("; ".join(problems)) from None
+
+
+# -- answers -------------------------------------------------------------------------------------------
+
+
+class ServiceInfo(BaseModel):
+    service: str
+    version: str
+    status: Literal["running"]
+    endpoints: dict[str, str]
+
+
+class RunList(BaseModel):
+    runs: list[RunRecord]
+    count: int
+
+
+class LogTail(BaseModel):
+    log_file: str
+    total_lines: int
+    showing: int
+    logs: list[str]
+    message: str | None = None
+
+
+class TriggerAccepted(BaseModel):
+    status: Literal["triggered"]
+    message: str
+    run_id: str
+    report_dates: list[str] = Field(default_factory=list, description="the days asked for; empty: today (and yesterday until final)")
+    child_run_ids: list[str] = Field(default_factory=list, description="a range: one run per day, each its own queue message")
+
+
+class AlreadyRunning(BaseModel):
+    status: Literal["already_running"]
+    message: str
+
+
+class RunMessage(BaseModel):
+    """One message on the leadpier-sync-runs queue: the run /trigger accepted, for sync_worker to do."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    dates: list[Day] | None = None
+    dry_run: bool | None = None
+    parent_run_id: str | None = None
+    queued_at: AwareDatetime

@@ -1,0 +1,83 @@
+"""The clients a worker process builds once and reuses across invocations: settings, state stores, the upstream session.
+
+The Azure SDK's clients hold connection pools (and, with a managed identity, a credential that caches its tokens);
+building them per invocation costs a TLS handshake, and a token request, every time. So the functions ask
+`services()` for them: it builds them on first use, hands the same ones back while the settings stay the same, and
+builds new ones only when a setting changes (the old ones are left to whatever run still holds them; in Azure a
+changed app setting restarts the worker anyway). Settings that are invalid are never cached: the next
+call reads them again, so a fixed app setting takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import requests
+
+from .http import new_session
+from .settings import Settings, load_settings, read_environment
+from .store import StateStore
+
+# An HTTP route's patience with storage: a short timeout and one retry, so a stalled account answers 503 well within
+# 10 s. A run keeps the store's longer defaults, bounded by its deadline.
+ROUTE_STORAGE_TIMEOUT_S = 3.0
+ROUTE_STORAGE_RETRIES = 1
+
+# Settings that decide what the services are; a change in any of them builds new ones.
+_SETTING_PREFIXES = ("AzureWebJobsStorage", "SYNC_", "LEADPIER_", "LE_", "HTTP_")
+
+
+@dataclass(frozen=True)
+class Services:
+    """What runs and routes share within one worker process."""
+
+    settings: Settings
+    store: StateStore  # for runs: the store's default timeouts and retries
+    route_store: StateStore  # for HTTP routes: quick to give up
+    upstream: requests.Session  # LeadPier and LE calls, pooled across runs
+
+    @classmethod
+    def build(cls, settings: Settings, *, store: StateStore | None = None) -> Services:
+        """New services for these settings; `store`: a run store built by the caller (the benchmark, fault tests)."""
+        return cls(
+            settings=settings,
+            store=store or StateStore(settings.storage),
+            route_store=StateStore(settings.storage, timeout_s=ROUTE_STORAGE_TIMEOUT_S, retries=ROUTE_STORAGE_RETRIES),
+            upstream=new_session(settings.leadpier_concurrency),
+        )
+
+    def close(self) -> None:
+        self.store.close()
+        self.route_store.close()
+        self.upstream.close()
+
+
+_lock = threading.Lock()
+_current: tuple[tuple[tuple[str, str], ...], Services] | None = None
+
+
+def services(environ: Mapping[str, str] | None = None) -> Services:
+    """This process's services for the current settings (the environment over local.settings.json);
+    SettingsError when they are invalid."""
+    global _current
+    env = read_environment(environ)
+    key = tuple(sorted((k, v) for k, v in env.items() if k.startswith(_SETTING_PREFIXES)))
+    with _lock:
+        if _current is not None and _current[0] == key:
+            return _current[1]
+        fresh = Services.build(load_settings(env))
+        _current = (key, fresh)
+        return fresh
+
+
+@atexit.register
+def reset() -> None:
+    """Close and forget this process's services (tests that change storage underneath them)."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current[1].close()
+        _current = None
