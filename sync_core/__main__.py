@@ -98,12 +98,11 @@ def _status() -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from .settings import load_settings
-    from .store import StateStore
+    from .services import services
 
-    settings = load_settings()
-    day = args.date or utcnow().astimezone(settings.timezone).date()
-    name, lines = StateStore(settings.storage).read_log_tail(day, args.lines)
+    here = services()
+    day = args.date or utcnow().astimezone(here.settings.timezone).date()
+    name, lines = here.store.read_log_tail(day, args.lines)
     if name is None:
         print(f"No log for {day.isoformat()}", file=sys.stderr)
         return EXIT_OK

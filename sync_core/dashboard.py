@@ -19,7 +19,8 @@ from .errors import SettingsError, StorageError
 from .health import HealthDocument, health_document
 from .records import FINAL_STATUSES, RunRecord, utcnow
 from .schedule import DEFAULT_SCHEDULE
-from .settings import load_settings, read_environment
+from .services import services
+from .settings import read_environment
 from .status import StatusDocument, status_document, timer_enabled
 from .store import StateStore
 
@@ -138,8 +139,8 @@ def collect(
             host_problems=host_problems, environ=env, now=now,
         )
         try:
-            settings = load_settings(env)
-            store = StateStore(settings.storage)
+            here = services(environ)
+            settings, store = here.settings, here.route_store
             status = status_document(settings, store, timer_enabled=timer_enabled(env), now=now)
             runs = (cache or _cache).window(store, now - WINDOW, now)
             view = DashboardView(now, settings.timezone, settings.timezone_name, None, status, runs, key)

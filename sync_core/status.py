@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from .days import catch_up
 from .records import JobStats, utcnow
 from .schedule import next_occurrence
-from .settings import Settings, load_settings, read_environment
+from .services import services
+from .settings import Settings, read_environment
 from .store import StateStore
 
 TIMER_DISABLED_SETTING = "AzureWebJobs.sync_timer.Disabled"
@@ -114,8 +115,10 @@ def current_status(
 ) -> StatusDocument:
     """The /status document for these settings (the environment over local.settings.json), as the CLI prints it too."""
     env = read_environment(environ)
-    settings = settings or load_settings(env)
-    return status_document(settings, store or StateStore(settings.storage), timer_enabled=timer_enabled(env))
+    if settings is None or store is None:
+        here = services(environ)
+        settings, store = here.settings, here.route_store
+    return status_document(settings, store, timer_enabled=timer_enabled(env))
 
 
 def status_document(
