@@ -16,7 +16,8 @@ from sandbox.azurite import Azurite
 from sandbox.upstream import FakeLE, FakeLeadPier, InboundRequest, Reply, closed_port_url
 from sync_core.errors import LoginError, UpstreamError
 from sync_core.http import Caller, Deadline, new_session
-from sync_core.leadpier import LeadPierClient, token_expiry
+from sync_core.leadpier import LeadPierClient
+from sync_core.leadpier_auth import token_expiry
 from sync_core.pipeline import RunRequest, run_sync
 from sync_core.records import LeadPierSession
 from sync_core.settings import StorageTarget
