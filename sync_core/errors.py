@@ -10,11 +10,32 @@ class SettingsError(SyncError):
 
 
 class UpstreamError(SyncError):
-    """LeadPier or LE failed after retries, or answered something unusable."""
+    """LeadPier or LE failed after retries, or answered something unusable; callers catch a subclass by meaning."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status of the answer that failed, when an answer came
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Connection errors, timeouts, 429 or 5xx went on until the retries or the run's deadline ran out."""
+
+
+class UpstreamRefused(UpstreamError):
+    """An answer that asking again would not change: a 4xx (or another status that is not retried), or an API
+    error code in the body."""
+
+
+class AuthExpired(UpstreamRefused):
+    """HTTP 401 or 403: the credentials sent are not accepted (any more); a client holding a session logs in again."""
+
+
+class UnexpectedAnswer(UpstreamError):
+    """A successful status whose body is not the JSON the answer model expects."""
 
 
 class LoginError(UpstreamError):
-    """LeadPier refused the login."""
+    """The LeadPier login was refused, or LeadPier could not be reached to log in; the run stops."""
 
 
 class DeadlineExceeded(SyncError):

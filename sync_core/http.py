@@ -1,4 +1,4 @@
-"""Upstream HTTP: one session per client, a timeout on every call, retries with backoff inside the run's deadline."""
+"""Upstream HTTP: one session per client, a timeout on every call, retries inside the run's deadline, answers sorted."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 import requests
+from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 from tenacity import (
     RetryCallState,
@@ -20,7 +22,14 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from .errors import DeadlineExceeded, UpstreamError
+from .errors import (
+    AuthExpired,
+    DeadlineExceeded,
+    UnexpectedAnswer,
+    UpstreamError,
+    UpstreamRefused,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +38,52 @@ BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 10.0
 RETRY_AFTER_MAX_S = 30.0  # a longer Retry-After is capped: the run has a 10-minute slot
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+AUTH_EXPIRED_STATUS = frozenset({401, 403})
+
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
+
+
+class Verdict(Enum):
+    """What an upstream answer's status means for the call that got it."""
+
+    ACCEPTED = "accepted"  # below 400: the body is the answer
+    RETRIABLE = "retriable"  # 429 and 5xx that pass: asked again after a wait, within the deadline
+    AUTH_EXPIRED = "auth_expired"  # 401, 403: the credentials are not accepted; a session logs in again
+    REFUSED = "refused"  # any other status from 400 on: asking again would bring the same answer
+
+
+def classify(status: int) -> Verdict:
+    """The one place that sorts upstream statuses."""
+    if status in RETRYABLE_STATUS:
+        return Verdict.RETRIABLE
+    if status in AUTH_EXPIRED_STATUS:
+        return Verdict.AUTH_EXPIRED
+    return Verdict.REFUSED if status >= 400 else Verdict.ACCEPTED
+
+
+_ERROR_OF: dict[Verdict, type[UpstreamError]] = {
+    Verdict.RETRIABLE: UpstreamUnavailable,
+    Verdict.AUTH_EXPIRED: AuthExpired,
+    Verdict.REFUSED: UpstreamRefused,
+}
+
+
+def validate_response(response: requests.Response, what: str) -> None:
+    """Raise the typed error of an answer that is not to be read; `what` names the call (never its URL)."""
+    error = _ERROR_OF.get(classify(response.status_code))
+    if error is not None:
+        raise error(f"{what} failed: HTTP {response.status_code}", status=response.status_code)
+
+
+def parse_answer(response: requests.Response, model: type[AnswerT], what: str) -> AnswerT:
+    """The body read into its answer model; UnexpectedAnswer (without the body, which may echo input) otherwise."""
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError:
+        raise UnexpectedAnswer(
+            f"{what} failed: the answer (HTTP {response.status_code}) was not the expected JSON",
+            status=response.status_code,
+        ) from None
 
 
 class Deadline:
@@ -69,8 +124,8 @@ def _retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def new_session(pool_size: int = 4) -> requests.Session:
@@ -140,7 +195,7 @@ class Caller:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """The response of the first attempt that is not retryable; UpstreamError once retries are spent.
+        """The response of the first attempt that is not retryable; UpstreamUnavailable once retries are spent.
 
         `content` is a body serialised already (the caller sets its content-type), sent as is on every attempt.
         """
@@ -153,7 +208,7 @@ class Caller:
             response = self.session.request(
                 method, url, json=json, data=content, headers=dict(headers or {}), timeout=timeout
             )
-            if response.status_code in RETRYABLE_STATUS:
+            if classify(response.status_code) is Verdict.RETRIABLE:
                 raise _RetryableAnswer(response)
             return response
 
@@ -179,7 +234,27 @@ class Caller:
         except (requests.RequestException, _RetryableAnswer) as exc:
             made = self._attempts_made(retrying)
             cut = "; no time was left for another before the run's deadline" if made < self.attempts else ""
-            raise UpstreamError(f"{what} failed after {made} attempt(s): {describe_failure(exc)}{cut}") from None
+            status = exc.response.status_code if isinstance(exc, _RetryableAnswer) else None
+            raise UpstreamUnavailable(
+                f"{what} failed after {made} attempt(s): {describe_failure(exc)}{cut}", status=status
+            ) from None
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        answer: type[AnswerT],
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AnswerT:
+        """A request whose answer is sorted and read: the answer model, or UpstreamUnavailable, AuthExpired,
+        UpstreamRefused, UnexpectedAnswer (or DeadlineExceeded); call sites handle these and check no status."""
+        response = self.request(method, url, what=what, json=json, content=content, headers=headers)
+        validate_response(response, what)
+        return parse_answer(response, answer, what)
 
     @staticmethod
     def _attempts_made(retrying: Retrying) -> int:

@@ -1,16 +1,24 @@
-"""sync_core.http.Caller against a real loopback server: retries, backoff, Retry-After, timeouts and the deadline."""
+"""sync_core.http.Caller against a real loopback server: retries, Retry-After, timeouts, the deadline, answers sorted."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
+from pydantic import BaseModel
 
 from sandbox.upstream import FakeLE, closed_port_url
-from sync_core.errors import DeadlineExceeded, UpstreamError
-from sync_core.http import Caller, Deadline, new_session
+from sync_core.errors import (
+    AuthExpired,
+    DeadlineExceeded,
+    UnexpectedAnswer,
+    UpstreamError,
+    UpstreamRefused,
+    UpstreamUnavailable,
+)
+from sync_core.http import Caller, Deadline, Verdict, classify, new_session
 
 BODY = {"report_date": "2026-02-13", "data": []}
 
@@ -105,7 +113,7 @@ def test_retry_after_zero_is_honoured_with_an_immediate_retry(le: FakeLE) -> Non
 def test_a_retry_after_that_would_pass_the_deadline_stops_the_retries(le: FakeLE, form: str) -> None:
     # With the tiny backoff a retry would follow at once; the Retry-After (seconds or a date) is what forbids it.
     # The date is made here, not at collection: a long suite would otherwise reach it before the test runs.
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=40), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=40), usegmt=True)
     retry_after = "20" if form == "seconds" else later
     le.faults.add("put", status=503, headers={"Retry-After": retry_after}, times=5)
 
@@ -156,3 +164,78 @@ def test_headers_and_json_body_reach_the_server(le: FakeLE) -> None:
 
     assert le.puts[0]["body"] == BODY
     assert le.puts[0]["headers"]["x-test"] == "1"
+
+
+# --------------------------------------------------------------------------- sorting the answers
+
+
+class Reply(BaseModel):
+    success: bool
+    matched: int = 0
+
+
+def call(c: Caller, server: FakeLE) -> Reply:
+    return c.call("PUT", server.url + "/le_api.php?key=secret", what="LE update", answer=Reply, json=BODY)
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (200, Verdict.ACCEPTED), (204, Verdict.ACCEPTED), (304, Verdict.ACCEPTED),
+        (429, Verdict.RETRIABLE), (500, Verdict.RETRIABLE), (502, Verdict.RETRIABLE), (503, Verdict.RETRIABLE),
+        (504, Verdict.RETRIABLE),
+        (401, Verdict.AUTH_EXPIRED), (403, Verdict.AUTH_EXPIRED),
+        (400, Verdict.REFUSED), (404, Verdict.REFUSED), (409, Verdict.REFUSED), (422, Verdict.REFUSED),
+        (501, Verdict.REFUSED), (505, Verdict.REFUSED),
+    ],
+)  # fmt: skip
+def test_every_status_is_sorted_once(status: int, verdict: Verdict) -> None:
+    assert classify(status) is verdict
+
+
+def test_an_accepted_answer_is_read_into_its_model(le: FakeLE) -> None:
+    assert call(caller(), le) == Reply(success=True, matched=0)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_credential_is_auth_expired_with_its_status(le: FakeLE, status: int) -> None:
+    le.faults.add("put", status=status, body={"success": False})
+    c = caller()
+
+    with pytest.raises(AuthExpired) as caught:
+        call(c, le)
+
+    assert str(caught.value) == f"LE update failed: HTTP {status}" and caught.value.status == status
+    assert c.calls == 1
+
+
+@pytest.mark.parametrize("status", [400, 404, 501])
+def test_another_error_status_is_refused_at_once(le: FakeLE, status: int) -> None:
+    le.faults.add("put", status=status, body={"success": False, "message": "no"}, times=2)
+    c = caller()
+
+    with pytest.raises(UpstreamRefused) as caught:
+        call(c, le)
+
+    assert not isinstance(caught.value, AuthExpired)
+    assert str(caught.value) == f"LE update failed: HTTP {status}"
+    assert c.calls == 1
+
+
+def test_retriable_answers_that_never_stop_are_upstream_unavailable(le: FakeLE) -> None:
+    le.faults.add("put", status=503, times=10)
+
+    with pytest.raises(UpstreamUnavailable) as caught:
+        call(caller(attempts=2), le)
+
+    assert str(caught.value) == "LE update failed after 2 attempt(s): HTTP 503" and caught.value.status == 503
+
+
+def test_a_body_that_is_not_the_model_is_an_unexpected_answer_without_the_body_or_url(le: FakeLE) -> None:
+    le.faults.add("put", status=200, body={"ok": "secret-echo"})
+
+    with pytest.raises(UnexpectedAnswer) as caught:
+        call(caller(), le)
+
+    assert str(caught.value) == "LE update failed: the answer (HTTP 200) was not the expected JSON"
+    assert isinstance(caught.value, UpstreamError)
