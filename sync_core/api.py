@@ -24,17 +24,15 @@ from . import SERVICE_NAME, __version__
 from .errors import LockBusy, SettingsError, StorageError
 from .days import day_range, parse_day, refuse_future
 from .pipeline import BACKFILL_LOCK_WAIT_S, LE_ERRORS_KEPT, RunRequest, run_sync
+from .queues import MAX_DEQUEUE_COUNT, POISON_QUEUE
 from .records import FINAL_STATUSES, SAMPLE_LIMIT, RunRecord, TimerStatus, is_run_id, new_run_id, utcnow
+from .runlog import MAX_LOG_LINES
 from .settings import Settings, load_settings
 from .status import current_status
 from .store import StateStore, log_blob_name
 
 log = logging.getLogger(__name__)
 
-RUNS_QUEUE = "leadpier-sync-runs"
-POISON_QUEUE = f"{RUNS_QUEUE}-poison"
-MAX_DEQUEUE_COUNT = 3  # host.json extensions.queues.maxDequeueCount
-MAX_LOG_LINES = 1000
 MAX_RUNS_LIMIT = 100
 
 JSON = "application/json"

@@ -31,7 +31,8 @@ from .records import (
 )
 from .runlog import RunLog
 from .settings import DEFAULT_TIMEZONE, Settings, load_settings, load_storage_target, read_environment
-from .store import RunLock, StateStore
+from .lock import RunLock
+from .store import StateStore
 from .transform import TransformResult, transform_rows
 
 log = logging.getLogger(__name__)
