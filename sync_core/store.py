@@ -35,6 +35,7 @@ CONFLICT_BACKOFF_S = 0.02  # doubled per conflict, jittered: writers that collid
 TRANSIENT_RETRIES = 2  # app-level tries of an idempotent end-of-run write once the SDK's own retries are spent
 TRANSIENT_BACKOFF_S = 0.5
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def run_blob_name(run_id: str) -> str:
@@ -69,7 +70,10 @@ class StateStore:
             "connection_timeout": min(5, timeout_s),
             "read_timeout": timeout_s,
             # The SDK's default waits 15 s and more between tries; a run has a 10-minute slot.
-            "retry_policy": LinearRetry(backoff=retry_backoff_s, random_jitter_range=retry_backoff_s, retry_total=retries),
+            # (The SDK sleeps fractions of a second too; its annotation says int.)
+            "retry_policy": LinearRetry(
+                backoff=retry_backoff_s, random_jitter_range=retry_backoff_s, retry_total=retries  # type: ignore[arg-type]
+            ),
             "raw_request_hook": self._count_request,  # runs once per request sent, retries included
         }
         if isinstance(target, ConnectionStringTarget):
@@ -101,7 +105,7 @@ class StateStore:
     def _blob(self, name: str) -> BlobClient:
         return self.container.get_blob_client(name)
 
-    def _with_container(self, action: Callable[[], Any]) -> Any:
+    def _with_container(self, action: Callable[[], T]) -> T:
         """Run an action, creating the container once if it turns out to be missing."""
         from azure.core.exceptions import ResourceNotFoundError
 
