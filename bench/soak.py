@@ -45,12 +45,13 @@ from sync_core import records as record_model
 from sync_core.http import Caller
 from sync_core.pipeline import RunRequest, run_sync
 from sync_core.records import JobStats, RunRecord, utcnow
+from sync_core.runlog import LINE_FORMAT
 from sync_core.services import Services
-from sync_core.settings import load_settings
+from sync_core.settings import DEFAULT_TIMEZONE, load_settings
 from sync_core.store import StateStore
 from sync_core.transform import transform_rows
 
-TZ = ZoneInfo("Asia/Kolkata")
+TZ = ZoneInfo(DEFAULT_TIMEZONE)
 CONTAINER = "soak-state"
 USERNAME, PASSWORD, LE_KEY = "soak-user", "soak-password-8d1f", "soak-le-key-51c9"
 ROWS_PER_DAY = 24
@@ -196,11 +197,11 @@ def soak(runs: int, fault_rate: float, seed: int, *, storage_rate: float | None 
         env = {
             "AzureWebJobsStorage": conn, "SYNC_STATE_CONTAINER": CONTAINER, "LEADPIER_BASE_URL": leadpier.url,
             "LEADPIER_USERNAME": USERNAME, "LEADPIER_PASSWORD": PASSWORD, "LE_API_URL": f"{le.url}/le_api.php",
-            "LE_API_KEY": LE_KEY, "HTTP_TIMEOUT_SECONDS": str(HTTP_TIMEOUT_S), "SYNC_TIMEZONE": "Asia/Kolkata",
+            "LE_API_KEY": LE_KEY, "HTTP_TIMEOUT_SECONDS": str(HTTP_TIMEOUT_S), "SYNC_TIMEZONE": DEFAULT_TIMEZONE,
             "SYNC_RUN_DEADLINE_SECONDS": "30", "SYNC_CATCHUP_DAYS": "7",
         }
         capture = _LogCapture()
-        capture.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+        capture.setFormatter(logging.Formatter(LINE_FORMAT))
         root = logging.getLogger()
         root.addHandler(capture)
         previous_level = root.level

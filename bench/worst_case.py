@@ -135,8 +135,9 @@ def _rows(lp: FakeLeadPier) -> None:
     from zoneinfo import ZoneInfo
 
     from sandbox.data import generate_rows
+    from sync_core.settings import DEFAULT_TIMEZONE
 
-    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    today = datetime.now(ZoneInfo(DEFAULT_TIMEZONE)).date()
     for day in (today - timedelta(days=1), today):
         lp.set_rows(day, generate_rows(200, day))
 

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from sync_core.records import RunRecord
+from sync_core.runlog import LINE_FORMAT
 
 SAMPLE_CODES = 4
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     # (A handler's own level, since records propagated from sync_core's logger skip the root logger's level.)
     screen = logging.StreamHandler(sys.stderr)
     screen.setLevel(logging.ERROR)
-    screen.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    screen.setFormatter(logging.Formatter(LINE_FORMAT))
     logging.getLogger().addHandler(screen)
     if args.serve:
         from sandbox.serve import serve

@@ -37,11 +37,11 @@ from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
 from sandbox.world import World, world
+from sync_core.queues import MAX_DEQUEUE_COUNT, POISON_QUEUE, RUNS_QUEUE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 QUEUE_POLL_S = 1.0
-MAX_DEQUEUE_COUNT = 3  # host.json extensions.queues.maxDequeueCount
 RETRY_VISIBILITY_S = 5
 STOP_WAIT_S = 30  # a run in progress gets this long to finish on Ctrl-C
 
@@ -153,11 +153,11 @@ class Host:
         self.stopping = threading.Event()
         # Base64 both ways, as the host writes and reads queue messages by default.
         self.queue = QueueClient.from_connection_string(
-            connection_string, "leadpier-sync-runs",
+            connection_string, RUNS_QUEUE,
             message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy(),
         )
         self.poison = QueueClient.from_connection_string(
-            connection_string, "leadpier-sync-runs-poison", message_encode_policy=TextBase64EncodePolicy(),
+            connection_string, POISON_QUEUE, message_encode_policy=TextBase64EncodePolicy(),
         )
         for queue in (self.queue, self.poison):
             try:
@@ -203,7 +203,7 @@ class Host:
                 messages = list(self.queue.receive_messages(max_messages=1, visibility_timeout=600))
             except Exception as exc:  # noqa: BLE001 - storage going away while stopping
                 if not self.stopping.is_set():
-                    say(f"queue: could not read leadpier-sync-runs ({type(exc).__name__})")
+                    say(f"queue: could not read {RUNS_QUEUE} ({type(exc).__name__})")
                 self.stopping.wait(QUEUE_POLL_S)
                 continue
             if not messages:
@@ -221,7 +221,7 @@ class Host:
                     self.poison.send_message(message.content)
                     self.queue.delete_message(message)
                     say(f"queue: run {run_id} failed {message.dequeue_count} deliveries ({type(exc).__name__}); "
-                        "moved to leadpier-sync-runs-poison")
+                        f"moved to {POISON_QUEUE}")
                 else:
                     self.queue.update_message(message, visibility_timeout=RETRY_VISIBILITY_S)
                     say(f"queue: run {run_id} raised {type(exc).__name__}; delivered again in {RETRY_VISIBILITY_S} s")
@@ -395,7 +395,7 @@ it calls the app's own functions (app.get_functions()) behind a small HTTP serve
                   curl -s -X POST '{base}/trigger?code={key}'
 
 The timer runs {every} (first run now; UTC, as the host evaluates it); the queue worker takes
-/trigger's runs from leadpier-sync-runs. Stand-ins: LeadPier {here.leadpier.url}, LE {here.le.url}.
+/trigger's runs from {RUNS_QUEUE}. Stand-ins: LeadPier {here.leadpier.url}, LE {here.le.url}.
 State: Azurite in {workdir} (removed when this stops).
 
 The CLI against the same state, from another terminal in this folder:

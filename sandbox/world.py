@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 from sandbox.azurite import Azurite
 from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
+from sync_core.settings import DEFAULT_STATE_CONTAINER, DEFAULT_TIMEZONE
 
 USERNAME, PASSWORD = "sandbox-user", "sandbox-password"
-CONTAINER = "leadpier-sync"
+CONTAINER = DEFAULT_STATE_CONTAINER
 
 
 @dataclass
@@ -34,7 +35,7 @@ class World:
 def local_today() -> date:
     from sync_core.records import utcnow
 
-    return utcnow().astimezone(ZoneInfo(os.environ.get("SYNC_TIMEZONE") or "Asia/Kolkata")).date()
+    return utcnow().astimezone(ZoneInfo(os.environ.get("SYNC_TIMEZONE") or DEFAULT_TIMEZONE)).date()
 
 
 @contextlib.contextmanager

@@ -14,10 +14,10 @@ from .days import day_range, parse_day, refuse_future
 from .errors import SyncError
 from .pipeline import RunRequest, run_sync
 from .records import utcnow
-from .settings import read_environment
+from .runlog import LINE_FORMAT, MAX_LOG_LINES
+from .settings import DEFAULT_TIMEZONE, read_environment
 
 EXIT_OK, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3  # bad arguments: 2, from argparse
-MAX_LOG_LINES = 1000
 
 
 def _day(text: str) -> date:
@@ -82,8 +82,6 @@ def _sync(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _zone() -> ZoneInfo | None:
     """SYNC_TIMEZONE when it is valid; an invalid one fails the run itself, with the settings error recorded."""
-    from .settings import DEFAULT_TIMEZONE, read_environment
-
     try:
         return ZoneInfo(read_environment().get("SYNC_TIMEZONE") or DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
@@ -113,7 +111,7 @@ def _logs(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s",
+    logging.basicConfig(level=logging.INFO, format=LINE_FORMAT,
                         stream=sys.stderr)
     try:
         if args.command == "sync":

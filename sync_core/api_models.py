@@ -19,8 +19,8 @@ from pydantic import (
 from .days import parse_day
 from .records import RunRecord
 from .responses import bad_request
+from .runlog import MAX_LOG_LINES
 
-MAX_LOG_LINES = 1000
 MAX_RUNS_LIMIT = 100
 
 

@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field
 
 from . import __version__
+from .azure_storage import credential
 from .responses import ApiResponse
-from .triggers import POISON_QUEUE
 from .status import timer_enabled
 from .errors import SettingsError, SyncError
+from .queues import POISON_QUEUE
 from .records import JobStats, utcnow
 from .schedule import DEFAULT_SCHEDULE, interval
 from .settings import DEFAULT_TIMEZONE, Settings, StorageTarget, load_settings, load_storage_target, read_environment
@@ -223,7 +224,7 @@ def _read_stats(target: StorageTarget) -> JobStats:
 
 
 def poison_messages(env: Mapping[str, str]) -> int:
-    """Messages in leadpier-sync-runs-poison on the host's storage (AzureWebJobsStorage); no queue yet is 0."""
+    """Messages in the poison queue on the host's storage (AzureWebJobsStorage); no queue yet is 0."""
     from azure.core.exceptions import ResourceNotFoundError
     from azure.storage.queue import QueueClient
 
@@ -238,9 +239,7 @@ def poison_messages(env: Mapping[str, str]) -> int:
         )
         if not url:
             raise SettingsError("AzureWebJobsStorage is missing")
-        from .store import _credential
-
-        client = QueueClient(url.rstrip("/"), POISON_QUEUE, credential=_credential(env.get("AzureWebJobsStorage__clientId")),
+        client = QueueClient(url.rstrip("/"), POISON_QUEUE, credential=credential(env.get("AzureWebJobsStorage__clientId")),
                              **options)
     with client:
         try:

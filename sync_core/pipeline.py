@@ -34,10 +34,10 @@ from .records import (
 )
 from .recording import persist, record_without_settings
 from .runlog import RunLog
+from .lock import RunLock
 from .services import Services
 from .services import services as process_services
 from .settings import DEFAULT_TIMEZONE, read_environment
-from .store import RunLock
 from .transform import TransformResult, transform_rows
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ import logging
 from datetime import datetime, tzinfo
 from typing import Any
 
-LINE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+LINE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"  # the old service's, wherever lines are shown
+MAX_LOG_LINES = 1000  # the most lines /logs and `python -m sync_core logs` show of a day's log
 _current: contextvars.ContextVar[RunLog | None] = contextvars.ContextVar("leadpier_sync_run", default=None)
 
 

@@ -8,18 +8,21 @@ import os
 from collections.abc import Mapping
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .campaign import BUILTIN_DOMAIN_CODES
 from .errors import SettingsError
@@ -32,29 +35,27 @@ DEFAULT_USER_AGENT = (
     "(KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
 )
 DEFAULT_TIMEZONE = "Asia/Kolkata"
+DEFAULT_STATE_CONTAINER = "leadpier-sync"
 LOCAL_SETTINGS_FILE = "local.settings.json"
 KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
 # Settings whose values must never be echoed back in an error message.
 SECRET_NAMES = frozenset(
     {"LEADPIER_PASSWORD", "LE_API_KEY", "AzureWebJobsStorage", "SYNC_STORAGE_CONNECTION"}
 )
+STORAGE_ERROR = "storage_setting"  # the type of a validation error whose message already names the storage setting
 
 
-class StorageTarget(BaseModel):
-    """Where the state container lives: a connection string, or an account URL reached with an identity."""
+class ConnectionStringTarget(BaseModel):
+    """The state container reached with a connection string (an account key, or Azurite's development storage)."""
 
     model_config = ConfigDict(frozen=True)
 
-    connection_string: SecretStr | None = None
-    account_url: str | None = None
-    client_id: str | None = None
-    container: str = "leadpier-sync"
+    connection_string: SecretStr
+    container: str = DEFAULT_STATE_CONTAINER
 
     def describe(self) -> str:
         """Where state is kept, without any key: safe for logs and /health."""
-        if self.account_url:
-            return f"{self.account_url} (managed identity) / {self.container}"
-        conn = self.connection_string.get_secret_value() if self.connection_string else ""
+        conn = self.connection_string.get_secret_value()
         parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
         where = parts.get("BlobEndpoint") or parts.get("AccountName") or (
             "development storage" if "UseDevelopmentStorage" in conn else "connection string"
@@ -62,12 +63,40 @@ class StorageTarget(BaseModel):
         return f"{where} / {self.container}"
 
 
+class AccountUrlTarget(BaseModel):
+    """The state container reached at an account URL with a managed identity (user-assigned when client_id is set)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_url: str
+    client_id: str | None = None
+    container: str = DEFAULT_STATE_CONTAINER
+
+    def describe(self) -> str:
+        """Where state is kept: safe for logs and /health."""
+        return f"{self.account_url} (managed identity) / {self.container}"
+
+
+# Where the state container lives: one of the two ways to reach it, never neither.
+StorageTarget = ConnectionStringTarget | AccountUrlTarget
+
+
+def _target_from_app_settings(value: Any) -> Any:
+    """The `storage` field from the app settings themselves (a target given as is stays as it is)."""
+    if isinstance(value, Mapping):
+        try:
+            return load_storage_target(value)
+        except SettingsError as exc:
+            raise PydanticCustomError(STORAGE_ERROR, "{problem}", {"problem": str(exc)}) from None
+    return value
+
+
 class Settings(BaseModel):
     """Every setting of the reference's table (docs/REFERENCE.md), by its app-setting name."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
-    storage: StorageTarget
+    storage: Annotated[StorageTarget, BeforeValidator(_target_from_app_settings)]
     leadpier_base_url: AnyHttpUrl = Field(
         AnyHttpUrl("https://webapi.leadpier.com"), alias="LEADPIER_BASE_URL"
     )
@@ -91,13 +120,28 @@ class Settings(BaseModel):
     catchup_days: int = Field(7, alias="SYNC_CATCHUP_DAYS", ge=0, le=31)
     http_timeout_seconds: float = Field(30, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=300)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_app_settings(cls, data: Any) -> Any:
+        """Blank text or an unresolved Key Vault reference counts as not set (the default applies, a required
+        setting is missing: such a value must never be sent); the state container is found from its own settings."""
+        if not isinstance(data, Mapping):
+            return data
+        values = {
+            name: value.strip() if isinstance(value, str) else value
+            for name, value in data.items()
+            if not isinstance(value, str) or _present(value) is not None
+        }
+        values.setdefault("storage", data)
+        return values
+
     @field_validator("timezone_name")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Kolkata") from exc
+            raise ValueError(f"{value!r} is not an IANA time zone such as {DEFAULT_TIMEZONE}") from exc
         return value
 
     @field_validator("schedule")
@@ -154,27 +198,29 @@ def read_environment(environ: Mapping[str, str] | None = None, cwd: Path | None 
 
 def load_storage_target(env: Mapping[str, str]) -> StorageTarget:
     """The state container's location: SYNC_STORAGE_CONNECTION, SYNC_STORAGE_ACCOUNT_URL, then AzureWebJobsStorage."""
-    container = _present(env.get("SYNC_STATE_CONTAINER")) or "leadpier-sync"
+    container = _present(env.get("SYNC_STATE_CONTAINER")) or DEFAULT_STATE_CONTAINER
     if not _valid_container_name(container):
         raise SettingsError(
             f"SYNC_STATE_CONTAINER {container!r} is not a valid container name "
             "(3 to 63 lowercase letters, digits and single hyphens)"
         )
     if conn := _present(env.get("SYNC_STORAGE_CONNECTION")):
-        return StorageTarget(connection_string=_connection_string("SYNC_STORAGE_CONNECTION", conn), container=container)
+        return ConnectionStringTarget(
+            connection_string=_connection_string("SYNC_STORAGE_CONNECTION", conn), container=container
+        )
     if url := _present(env.get("SYNC_STORAGE_ACCOUNT_URL")):
         if not url.startswith(("https://", "http://")):
             raise SettingsError("SYNC_STORAGE_ACCOUNT_URL must look like https://<account>.blob.core.windows.net")
-        return StorageTarget(
+        return AccountUrlTarget(
             account_url=url.rstrip("/"), client_id=_present(env.get("SYNC_STORAGE_CLIENT_ID")), container=container
         )
     if conn := _present(env.get("AzureWebJobsStorage")):
-        return StorageTarget(connection_string=_connection_string("AzureWebJobsStorage", conn), container=container)
+        return ConnectionStringTarget(connection_string=_connection_string("AzureWebJobsStorage", conn), container=container)
     # The host's identity-based connection: follow it the way the host does.
     service_uri = _present(env.get("AzureWebJobsStorage__blobServiceUri"))
     account = _present(env.get("AzureWebJobsStorage__accountName"))
     if service_uri or account:
-        return StorageTarget(
+        return AccountUrlTarget(
             account_url=(service_uri or f"https://{account}.blob.core.windows.net").rstrip("/"),
             client_id=_present(env.get("AzureWebJobsStorage__clientId")),
             container=container,
@@ -208,41 +254,25 @@ def _valid_container_name(name: str) -> bool:
 def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Validated settings, or SettingsError naming every missing or invalid setting (values of secrets never shown)."""
     env = read_environment(environ, cwd)
-    problems: list[str] = []
     try:
-        storage: StorageTarget | None = load_storage_target(env)
-    except SettingsError as exc:
-        problems.append(str(exc))
-        storage = None
-    raw = {name: value for name, value in ((n, _present(env.get(n))) for n in _ALIASES) if value is not None}
-    for required in ("LEADPIER_USERNAME", "LEADPIER_PASSWORD", "LE_API_URL"):
-        if required not in raw:
-            hint = " (an unresolved Key Vault reference counts as missing)" if env.get(required) else ""
-            problems.append(f"{required} is missing{hint}")
-    if not problems:
-        try:
-            return Settings(storage=storage, **raw)
-        except ValidationError as exc:
-            problems.extend(_describe(err, raw) for err in exc.errors())
-    else:
-        try:
-            Settings(storage=storage or StorageTarget(), **_placeholders(raw))
-        except ValidationError as exc:
-            problems.extend(_describe(err, raw) for err in exc.errors())
-    raise SettingsError("; ".join(dict.fromkeys(problems)))
+        return Settings.model_validate(env)
+    except ValidationError as exc:
+        # `from None`: the ValidationError carries the values given, secrets among them.
+        # Where state lives first, then what is missing, then what is invalid.
+        errors = sorted(exc.errors(), key=lambda err: {STORAGE_ERROR: 0, "missing": 1}.get(err["type"], 2))
+        raise SettingsError("; ".join(dict.fromkeys(_describe(err, env) for err in errors))) from None
 
 
-_ALIASES = [f.alias for f in Settings.model_fields.values() if f.alias]
-
-
-def _placeholders(raw: dict[str, str]) -> dict[str, str]:
-    """Fill the missing required settings so the others still get validated and reported in one go."""
-    return {"LEADPIER_USERNAME": "x", "LEADPIER_PASSWORD": "x", "LE_API_URL": "http://placeholder", **raw}
-
-
-def _describe(err: Any, raw: Mapping[str, str]) -> str:
-    name = str(err["loc"][0]) if err.get("loc") else "settings"
-    message = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
-    if name in SECRET_NAMES or name not in raw:
+def _describe(err: ErrorDetails, env: Mapping[str, str]) -> str:
+    """One problem as a sentence naming the setting; the value only when it is not a secret."""
+    if err["type"] == STORAGE_ERROR:
+        return err["msg"]
+    name = str(err["loc"][0]) if err["loc"] else "settings"
+    if err["type"] == "missing":
+        hint = " (an unresolved Key Vault reference counts as missing)" if env.get(name) else ""
+        return f"{name} is missing{hint}"
+    message = err["msg"].removeprefix("Value error, ")
+    value = _present(env.get(name))
+    if name in SECRET_NAMES or value is None:
         return f"{name} is invalid: {message}"
-    return f"{name} {raw[name]!r} is invalid: {message}"
+    return f"{name} {value!r} is invalid: {message}"

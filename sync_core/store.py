@@ -6,19 +6,19 @@ import logging
 import random
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConcurrentUpdate, LockLost, StorageError
+from .azure_storage import credential, storage_errors
+from .errors import ConcurrentUpdate, StorageError
+from .lock import RunLock, lock_is_held
 from .records import RUN_ID_PATTERN, JobStats, LeadPierSession, RunRecord, is_run_id
-from .settings import StorageTarget
+from .settings import ConnectionStringTarget, StorageTarget
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, ContainerClient
@@ -29,15 +29,13 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 
 SESSION_BLOB = "source.json"
 STATS_BLOB = "job_stats.json"
-LOCK_BLOB = "locks/sync.lock"
-LEASE_SECONDS = 30
-RENEW_EVERY_SECONDS = 10
 MAX_APPEND_BLOCK = 4 * 1024 * 1024
 CONFLICT_RETRIES = 10
 CONFLICT_BACKOFF_S = 0.02  # doubled per conflict, jittered: writers that collided do not collide again in step
 TRANSIENT_RETRIES = 2  # app-level tries of an idempotent end-of-run write once the SDK's own retries are spent
 TRANSIENT_BACKOFF_S = 0.5
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def run_blob_name(run_id: str) -> str:
@@ -72,15 +70,16 @@ class StateStore:
             "connection_timeout": min(5, timeout_s),
             "read_timeout": timeout_s,
             # The SDK's default waits 15 s and more between tries; a run has a 10-minute slot.
-            "retry_policy": LinearRetry(backoff=retry_backoff_s, random_jitter_range=retry_backoff_s, retry_total=retries),
+            # (The SDK sleeps fractions of a second too; its annotation says int.)
+            "retry_policy": LinearRetry(
+                backoff=retry_backoff_s, random_jitter_range=retry_backoff_s, retry_total=retries  # type: ignore[arg-type]
+            ),
             "raw_request_hook": self._count_request,  # runs once per request sent, retries included
         }
-        if target.connection_string is not None:
-            service = BlobServiceClient.from_connection_string(
-                target.connection_string.get_secret_value(), **options
-            )
+        if isinstance(target, ConnectionStringTarget):
+            service = BlobServiceClient.from_connection_string(target.connection_string.get_secret_value(), **options)
         else:
-            service = BlobServiceClient(target.account_url, credential=_credential(target.client_id), **options)
+            service = BlobServiceClient(target.account_url, credential=credential(target.client_id), **options)
         self.target = target
         self._service = service
         self.container: ContainerClient = service.get_container_client(target.container)
@@ -111,22 +110,7 @@ class StateStore:
     def _blob(self, name: str) -> BlobClient:
         return self.container.get_blob_client(name)
 
-    @contextmanager
-    def _storage(self, what: str) -> Iterator[None]:
-        """Turn the SDK's errors into StorageError with a sentence (its messages can carry request URLs)."""
-        from azure.core.exceptions import AzureError, HttpResponseError
-
-        try:
-            yield
-        except (StorageError, ConcurrentUpdate):
-            raise
-        except HttpResponseError as exc:
-            code = getattr(exc, "error_code", None) or exc.status_code
-            raise StorageError(f"storage failed while {what}: {code}") from None
-        except AzureError as exc:
-            raise StorageError(f"storage unreachable while {what}: {type(exc).__name__}") from None
-
-    def _with_container(self, action: Callable[[], Any]) -> Any:
+    def _with_container(self, action: Callable[[], T]) -> T:
         """Run an action, creating the container once if it turns out to be missing."""
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -143,7 +127,7 @@ class StateStore:
         """The document and its ETag; a missing blob is (None, None); a corrupt one is (None, its ETag)."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        with self._storage(f"reading {name}"):
+        with storage_errors(f"reading {name}"):
             try:
                 downloader = self._blob(name).download_blob()
                 content = downloader.readall()
@@ -174,7 +158,7 @@ class StateStore:
             )
             return str(props["etag"])
 
-        with self._storage(f"writing {name}"):
+        with storage_errors(f"writing {name}"):
             try:
                 return self._with_container(upload)
             except (ResourceModifiedError, ResourceExistsError):
@@ -247,7 +231,7 @@ class StateStore:
         """
         from azure.core.exceptions import ResourceNotFoundError
 
-        with self._storage("listing runs"):
+        with storage_errors("listing runs"):
             try:
                 days = sorted(
                     (p.name for p in self.container.walk_blobs(name_starts_with="runs/", delimiter="/")),
@@ -271,7 +255,7 @@ class StateStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         run_ids: list[str] = []
-        with self._storage("listing runs"):
+        with storage_errors("listing runs"):
             try:
                 for day in days:
                     for name in self.container.list_blob_names(name_starts_with=f"runs/{day:%Y%m%d}/"):
@@ -300,7 +284,7 @@ class StateStore:
         """Append what is left of `progress`; kept across tries, so a block that landed is never appended again."""
         from azure.core.exceptions import HttpResponseError
 
-        with self._storage("appending to the day's log"):
+        with storage_errors("appending to the day's log"):
             conflicts = 0
             while progress.chunks:
                 blob = self._blob(log_blob_name(day, progress.part))
@@ -372,7 +356,7 @@ class StateStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         prefix = f"logs/scheduler_{day:%Y%m%d}"
-        with self._storage("listing the day's log"):
+        with storage_errors("listing the day's log"):
             try:
                 found = {b.name: int(b.size) for b in self.container.list_blobs(name_starts_with=prefix)}
             except ResourceNotFoundError:
@@ -390,7 +374,7 @@ class StateStore:
         if not parts:
             return None, []
         collected = b""
-        with self._storage("reading the day's log"):
+        with storage_errors("reading the day's log"):
             for name, size in reversed(parts):
                 end = size
                 while end > 0 and collected.count(b"\n") <= lines:
@@ -408,125 +392,18 @@ class StateStore:
         parts = self.log_parts(day)
         if not parts:
             return None
-        with self._storage("reading the day's log"):
+        with storage_errors("reading the day's log"):
             return b"".join(self._blob(name).download_blob().readall() for name, _ in parts)
 
     # -- the lock ----------------------------------------------------------------------------------------
 
     def lock(self, thread_init: Callable[[], None] | None = None) -> RunLock:
-        return RunLock(self._blob(LOCK_BLOB), self, thread_init)
+        """The run lock (not yet taken): `acquire`/`try_acquire`, `check` before each write, `release` at the end."""
+        return RunLock(self.container, thread_init=thread_init)
 
     def lock_is_held(self) -> bool:
-        """Whether a run holds the lease right now (a crashed run's lease lapses within 30 s)."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        with self._storage("checking the lock"):
-            try:
-                props = self._blob(LOCK_BLOB).get_blob_properties()
-            except ResourceNotFoundError:
-                return False
-        return props.lease.state == "leased" and props.lease.status == "locked"
-
-
-class RunLock:
-    """The lease on locks/sync.lock: 30 s, renewed every 10 s by a thread, released at the end."""
-
-    def __init__(self, blob: BlobClient, store: StateStore, thread_init: Callable[[], None] | None) -> None:
-        self._blob = blob
-        self._store = store
-        self._thread_init = thread_init
-        self._lease: Any = None
-        self._lost: str | None = None
-        self._last_renewed = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def try_acquire(self) -> bool:
-        """Take the lease if free; False if another run holds it."""
-        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-
-        with self._store._storage("taking the lock"):
-            for _ in range(2):
-                try:
-                    # A proposed lease id: when the SDK retries an acquire whose answer was lost, the service
-                    # grants the same lease again instead of answering 409 to ourselves.
-                    self._lease = self._blob.acquire_lease(lease_duration=LEASE_SECONDS, lease_id=str(uuid.uuid4()))
-                    break
-                except ResourceNotFoundError:
-                    try:
-                        self._store._with_container(lambda: self._blob.upload_blob(b"", overwrite=False))
-                    except (ResourceExistsError, HttpResponseError):
-                        pass  # created (and perhaps leased) by another run meanwhile
-                except HttpResponseError as exc:
-                    if exc.status_code == 409:
-                        return False
-                    raise
-            else:
-                return False
-        self._last_renewed = time.monotonic()
-        self._thread = threading.Thread(target=self._renew, name="sync-lock-renewal", daemon=True)
-        self._thread.start()
-        return True
-
-    def acquire(self, wait_s: float, poll_s: float = 2.0) -> bool:
-        """Wait up to wait_s for the lease (a queued backfill waits out a running timer run)."""
-        end = time.monotonic() + wait_s
-        while True:
-            if self.try_acquire():
-                return True
-            if time.monotonic() >= end:
-                return False
-            time.sleep(min(poll_s, max(0.0, end - time.monotonic())))
-
-    def _renew(self) -> None:
-        from azure.core.exceptions import HttpResponseError
-
-        if self._thread_init:
-            self._thread_init()
-        while not self._stop.wait(RENEW_EVERY_SECONDS):
-            try:
-                self._lease.renew()
-                self._last_renewed = time.monotonic()
-            except HttpResponseError as exc:
-                if exc.status_code in (409, 412):  # the lease was broken or taken: it is gone for good
-                    self._lost = f"the lock's lease was lost ({getattr(exc, 'error_code', None) or exc.status_code})"
-                    log.error("Lost the run lock: %s; the run stops before its next write", self._lost)
-                    return
-                log.warning("Renewing the run lock failed (HTTP %s); trying again", exc.status_code)
-            except Exception as exc:  # noqa: BLE001 - storage unreachable: the lease may still hold; check() decides
-                log.warning("Renewing the run lock failed (%s); trying again", type(exc).__name__)
-
-    def check(self) -> None:
-        """Raise LockLost once the lease may have lapsed (or was taken): the run must not write any further.
-
-        Judged by the time since the last renewal, not by the renewal thread, which may be stuck in a slow call.
-        """
-        if not self._lost and time.monotonic() - self._last_renewed >= LEASE_SECONDS - RENEW_EVERY_SECONDS:
-            self._lost = f"the lock's lease was not renewed for {LEASE_SECONDS - RENEW_EVERY_SECONDS} s"
-            log.error("Lost the run lock: %s; the run stops before its next write", self._lost)
-        if self._lost:
-            raise LockLost(f"the run stopped: {self._lost}")
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-        if self._lease is not None and not self._lost:
-            try:
-                self._lease.release()
-            except Exception as exc:  # noqa: BLE001 - the lease lapses by itself within 30 s
-                if not self._released_already():
-                    log.warning("Releasing the run lock failed (%s); it lapses within %d s", type(exc).__name__, LEASE_SECONDS)
-        self._lease = None
-
-
-    def _released_already(self) -> bool:
-        """After a failed release: whether the lease is free anyway (a retried release whose first answer was lost)."""
-        try:
-            props = self._blob.get_blob_properties()
-        except Exception:  # noqa: BLE001 - unknown: the caller warns
-            return False
-        return bool(props.lease.state != "leased")
+        """Whether a run holds the lock right now (a crashed run's lease lapses within 30 s)."""
+        return lock_is_held(self.container)
 
 
 @dataclass
@@ -585,13 +462,3 @@ def _text_content() -> Any:
     from azure.storage.blob import ContentSettings
 
     return ContentSettings(content_type="text/plain; charset=utf-8")
-
-
-def _credential(client_id: str | None) -> Any:
-    """A managed identity in Azure (user-assigned when a client id is given); developer credentials elsewhere."""
-    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-    if client_id:
-        return ManagedIdentityCredential(client_id=client_id)
-    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
-

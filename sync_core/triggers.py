@@ -12,14 +12,12 @@ from pydantic import ValidationError
 from .api_models import RunMessage
 from .errors import LockBusy, SettingsError, StorageError
 from .pipeline import BACKFILL_LOCK_WAIT_S, RunRequest, run_sync
+from .queues import MAX_DEQUEUE_COUNT, POISON_QUEUE
 from .records import FINAL_STATUSES, RunRecord, TimerStatus, utcnow
 from .services import services
 
 log = logging.getLogger(__name__)
 
-RUNS_QUEUE = "leadpier-sync-runs"
-POISON_QUEUE = f"{RUNS_QUEUE}-poison"
-MAX_DEQUEUE_COUNT = 3  # host.json extensions.queues.maxDequeueCount
 
 
 def run_queued(

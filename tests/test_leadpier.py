@@ -19,7 +19,7 @@ from sync_core.http import Caller, Deadline, new_session
 from sync_core.leadpier import LeadPierClient
 from sync_core.pipeline import RunRequest, run_sync
 from sync_core.records import LeadPierSession
-from sync_core.settings import StorageTarget
+from sync_core.settings import ConnectionStringTarget
 from sync_core.store import StateStore
 
 USERNAME, PASSWORD = "sandbox-user", "sandbox-password"
@@ -38,7 +38,7 @@ def claims_of(token: str) -> dict[str, Any]:
 
 @pytest.fixture
 def store(azurite: Azurite, container_name: str) -> StateStore:
-    return StateStore(StorageTarget(connection_string=SecretStr(azurite.connection_string), container=container_name))
+    return StateStore(ConnectionStringTarget(connection_string=SecretStr(azurite.connection_string), container=container_name))
 
 
 def client(

@@ -16,7 +16,7 @@ from sandbox.upstream import FakeLeadPier
 from sync_core.errors import LoginError, UnexpectedAnswer
 from sync_core.http import Caller, Deadline, new_session
 from sync_core.leadpier_auth import LeadPierAuth, token_expiry
-from sync_core.settings import StorageTarget
+from sync_core.settings import ConnectionStringTarget
 from sync_core.store import StateStore
 
 LEADPIER_USERNAME, LEADPIER_PASSWORD = "sandbox-user", "sandbox-password"  # the stand-in's (tests/conftest.py)
@@ -28,7 +28,7 @@ HEADERS = {
 
 @pytest.fixture
 def store(azurite: Azurite, container_name: str) -> StateStore:
-    return StateStore(StorageTarget(connection_string=SecretStr(azurite.connection_string), container=container_name))
+    return StateStore(ConnectionStringTarget(connection_string=SecretStr(azurite.connection_string), container=container_name))
 
 
 def auth(server: FakeLeadPier, store: StateStore, *, password: str = LEADPIER_PASSWORD) -> LeadPierAuth:

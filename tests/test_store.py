@@ -12,7 +12,7 @@ from azure.storage.blob import ContainerClient
 from sandbox.azurite import Azurite
 from sync_core.errors import ConcurrentUpdate
 from sync_core.records import JobStats, LeadPierSession, RunRecord, new_run_id
-from sync_core.settings import StorageTarget
+from sync_core.settings import AccountUrlTarget, ConnectionStringTarget, StorageTarget
 from sync_core.store import StateStore, log_blob_name, run_blob_name
 from pydantic import SecretStr
 
@@ -21,7 +21,7 @@ DAY = date(2026, 2, 13)
 
 @pytest.fixture
 def target(azurite: Azurite, container_name: str) -> StorageTarget:
-    return StorageTarget(connection_string=SecretStr(azurite.connection_string), container=container_name)
+    return ConnectionStringTarget(connection_string=SecretStr(azurite.connection_string), container=container_name)
 
 
 @pytest.fixture
@@ -225,10 +225,10 @@ def test_the_tail_of_the_log_is_its_last_lines(store: StateStore) -> None:
 def test_an_account_url_reaches_the_state_container_through_a_managed_identity() -> None:
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
-    user_assigned = StateStore(StorageTarget(account_url="https://acct.blob.core.windows.net", client_id="cid",
-                                             container="leadpier-sync"))
+    user_assigned = StateStore(AccountUrlTarget(account_url="https://acct.blob.core.windows.net", client_id="cid",
+                                                container="leadpier-sync"))
     assert isinstance(user_assigned.container.credential, ManagedIdentityCredential)
     assert user_assigned.container.url == "https://acct.blob.core.windows.net/leadpier-sync"
     # No client id: the system-assigned identity in Azure, a developer's az login on a laptop.
-    default = StateStore(StorageTarget(account_url="https://acct.blob.core.windows.net", container="leadpier-sync"))
+    default = StateStore(AccountUrlTarget(account_url="https://acct.blob.core.windows.net", container="leadpier-sync"))
     assert isinstance(default.container.credential, DefaultAzureCredential)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobLeaseClient, ContainerClient
 
-import sync_core.store as store_module
+import sync_core.lock as lock_module
 from sandbox.upstream import FakeLE, FakeLeadPier
 
 from .conftest import Background, assert_recovered, blob_text, state, wait_for
@@ -18,12 +18,12 @@ def test_a_run_whose_lease_is_taken_over_stops_before_sending_and_records_failed
     blob_container: ContainerClient, rows: list[dict[str, Any]],
 ) -> None:
     # Renew often, so the renewal that finds the lease gone happens while page 1 is still on the wire.
-    monkeypatch.setattr(store_module, "RENEW_EVERY_SECONDS", 0.1)
+    monkeypatch.setattr(lock_module, "RENEW_EVERY_SECONDS", 0.1)
     leadpier.faults.add("stats", delay_s=1.5)
     run = Background()
     run.start()
     wait_for(state().lock_is_held, "the run to take the lock")
-    lock_blob = blob_container.get_blob_client(store_module.LOCK_BLOB)
+    lock_blob = blob_container.get_blob_client(lock_module.LOCK_BLOB)
     BlobLeaseClient(lock_blob).break_lease(lease_break_period=0)
     intruder = lock_blob.acquire_lease(lease_duration=15)  # another run, as after a lapse
     record = run.result()
@@ -45,7 +45,7 @@ def test_a_lease_not_renewed_in_time_counts_as_lost_even_if_renewal_hangs(env: d
     lock = state().lock()
     assert lock.try_acquire()
     lock.check()  # just taken: fine
-    monkeypatch.setattr(store_module, "LEASE_SECONDS", store_module.RENEW_EVERY_SECONDS)
-    with pytest.raises(store_module.LockLost, match="not renewed"):
+    monkeypatch.setattr(lock_module, "LEASE_SECONDS", lock_module.RENEW_EVERY_SECONDS)
+    with pytest.raises(lock_module.LockLost, match="not renewed"):
         lock.check()
     lock.release()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sync_core.schedule import DEFAULT_SCHEDULE
-from sync_core.settings import Settings, StorageTarget, load_settings
+from sync_core.settings import DEFAULT_STATE_CONTAINER, AccountUrlTarget, Settings, load_settings
 
 from .conftest import INFRA, ROOT, one_resource
 
@@ -102,7 +102,7 @@ def test_the_template_defaults_are_the_app_defaults(main_bicep: dict[str, Any], 
     fields = {f.alias: f for f in Settings.model_fields.values()}
     assert _bicep_default(main_bicep, "syncTimezone") == fields["SYNC_TIMEZONE"].default
     assert _bicep_default(main_bicep, "syncSchedule") == fields["SYNC_SCHEDULE"].default == DEFAULT_SCHEDULE
-    assert _bicep_default(main_bicep, "stateContainerName") == StorageTarget.model_fields["container"].default
+    assert _bicep_default(main_bicep, "stateContainerName") == DEFAULT_STATE_CONTAINER
     assert _bicep_default(main_bicep, "syncCatchupDays") == 7
     assert app_settings["SYNC_RUN_ON_STARTUP"] == "false"
 
@@ -141,7 +141,7 @@ def test_the_settings_as_deployed_load_in_the_app(app_settings: dict[str, Any], 
     environ = {name: value if isinstance(value, str) and "${" not in value and name not in samples else samples[name]
                for name, value in app_settings.items()}
     settings = load_settings(environ=environ, cwd=tmp_path)
+    assert isinstance(settings.storage, AccountUrlTarget)  # not a connection string
     assert settings.storage.account_url == "https://stleadpierabc.blob.core.windows.net"
     assert settings.storage.client_id == "00000000-0000-0000-0000-000000000001"
-    assert settings.storage.connection_string is None
     assert settings.storage.container == "leadpier-sync"
