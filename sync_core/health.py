@@ -7,25 +7,27 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field
 
 from . import __version__
-from .azure_storage import credential
-from .responses import ApiResponse
-from .status import timer_enabled
 from .errors import SettingsError, SyncError
-from .queues import POISON_QUEUE
+from .queues import POISON_QUEUE, poison_queue_client
 from .records import JobStats, utcnow
+from .responses import ApiResponse
 from .schedule import DEFAULT_SCHEDULE, interval
-from .settings import DEFAULT_TIMEZONE, Settings, StorageTarget, load_settings, load_storage_target, read_environment
+from .services import PROBE_TIMEOUT_S, services
+from .settings import DEFAULT_TIMEZONE, Settings, load_storage_target, read_environment
+from .status import timer_enabled
 from .store import StateStore
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient
 
 log = logging.getLogger(__name__)
 
-STORAGE_TIMEOUT_S = 5  # per request, no retries: /health answers within 10 s whatever storage does
 CHECKS_DEADLINE_S = 8  # storage and queue checks run side by side; one still going by then counts as timed out
 STALE_AFTER_INTERVALS = 3
 PROCESS_STARTED = utcnow()  # with no success yet, staleness counts from when this instance started
@@ -121,19 +123,20 @@ def health_document(
     now = now or utcnow()
     env = read_environment(environ)
     settings: Settings | None = None
-    target: StorageTarget | None = None
+    probe: StateStore | None = None
+    poison_queue: QueueClient | None = None
     try:
-        settings = load_settings(env)
-        target = settings.storage
+        here = services(environ)  # the process's clients: no new connection pool or credential per call
+        settings, probe, poison_queue = here.settings, here.probe_store, here.poison_queue
         settings_check = SettingsCheck(status="ok", detail="all settings are present and valid")
     except SettingsError as exc:
         settings_check = SettingsCheck(status="error", detail=str(exc))
-        try:
-            target = load_storage_target(env)
+        try:  # settings are broken, but storage may still be checked (built for this call only)
+            probe = StateStore(load_storage_target(env), timeout_s=PROBE_TIMEOUT_S, retries=0)
         except SettingsError:
-            target = None
+            probe = None
 
-    storage_check, stats = _bounded_checks(target, env)
+    storage_check, stats = _bounded_checks(probe, poison_queue, env)
     scheduler_running = timer_enabled(env)
     schedule = settings.schedule if settings else host_schedule
     last_success = _staleness(stats, schedule, now, settings, scheduler_running, env)
@@ -179,15 +182,16 @@ def _zone(settings: Settings | None, env: Mapping[str, str]) -> Any:
 
 
 def _bounded_checks(
-    target: StorageTarget | None, env: Mapping[str, str]
+    probe: StateStore | None, poison_queue: QueueClient | None, env: Mapping[str, str]
 ) -> tuple[tuple[StorageCheck, PoisonQueueCheck], JobStats | None]:
     """Storage and the poison queue side by side, each without retries, both within CHECKS_DEADLINE_S."""
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
     try:
-        stats_future: Future[JobStats] | None = pool.submit(_read_stats, target) if target else None
-        poison_future: Future[int] = pool.submit(poison_messages, env)
+        stats_future: Future[JobStats] | None = pool.submit(_read_stats, probe) if probe else None
+        poison_future: Future[int] = pool.submit(poison_messages, poison_queue, env)
         end = time.monotonic() + CHECKS_DEADLINE_S
         stats: JobStats | None = None
+        target = probe.target if probe else None
         if target is None or stats_future is None:
             storage = StorageCheck(status="error", detail="storage is not configured (see the settings check)")
         else:
@@ -218,34 +222,23 @@ def _bounded_checks(
     return (storage, poison), stats
 
 
-def _read_stats(target: StorageTarget) -> JobStats:
-    stats, _ = StateStore(target, timeout_s=STORAGE_TIMEOUT_S, retries=0).load_job_stats()
+def _read_stats(probe: StateStore) -> JobStats:
+    stats, _ = probe.load_job_stats()
     return stats
 
 
-def poison_messages(env: Mapping[str, str]) -> int:
-    """Messages in the poison queue on the host's storage (AzureWebJobsStorage); no queue yet is 0."""
+def poison_messages(client: QueueClient | None, env: Mapping[str, str]) -> int:
+    """Messages in the poison queue on the host's storage (AzureWebJobsStorage); no queue yet is 0.
+    `client`: the process's; None builds one for this call (settings broken, or the host's storage not set)."""
     from azure.core.exceptions import ResourceNotFoundError
-    from azure.storage.queue import QueueClient
 
-    options: dict[str, Any] = {"connection_timeout": STORAGE_TIMEOUT_S, "read_timeout": STORAGE_TIMEOUT_S, "retry_total": 0}
-    conn = (env.get("AzureWebJobsStorage") or "").strip()
-    if conn:
-        client = QueueClient.from_connection_string(conn, POISON_QUEUE, **options)
-    else:
-        account = env.get("AzureWebJobsStorage__accountName")
-        url = env.get("AzureWebJobsStorage__queueServiceUri") or (
-            f"https://{account}.queue.core.windows.net" if account else None
-        )
-        if not url:
-            raise SettingsError("AzureWebJobsStorage is missing")
-        client = QueueClient(url.rstrip("/"), POISON_QUEUE, credential=credential(env.get("AzureWebJobsStorage__clientId")),
-                             **options)
-    with client:
-        try:
-            return int(client.get_queue_properties().approximate_message_count or 0)
-        except ResourceNotFoundError:
-            return 0
+    if client is None:
+        with poison_queue_client(env, timeout_s=PROBE_TIMEOUT_S) as own:
+            return poison_messages(own, env)
+    try:
+        return int(client.get_queue_properties().approximate_message_count or 0)
+    except ResourceNotFoundError:
+        return 0
 
 
 def _short(exc: Exception) -> str:

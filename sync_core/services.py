@@ -14,17 +14,26 @@ import atexit
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import requests
 
+from .azure_storage import credential
+from .errors import SettingsError
 from .http import new_session
-from .settings import Settings, load_settings, read_environment
+from .queues import poison_queue_client
+from .settings import AccountUrlTarget, Settings, load_settings, read_environment
 from .store import StateStore
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient
 
 # An HTTP route's patience with storage: a short timeout and one retry, so a stalled account answers 503 well within
 # 10 s. A run keeps the store's longer defaults, bounded by its deadline.
 ROUTE_STORAGE_TIMEOUT_S = 3.0
 ROUTE_STORAGE_RETRIES = 1
+# /health's probes: one try each, so the whole check answers within 10 s whatever storage does.
+PROBE_TIMEOUT_S = 5.0
 
 # Settings that decide what the services are; a change in any of them builds new ones.
 _SETTING_PREFIXES = ("AzureWebJobsStorage", "SYNC_", "LEADPIER_", "LE_", "HTTP_")
@@ -37,21 +46,41 @@ class Services:
     settings: Settings
     store: StateStore  # for runs: the store's default timeouts and retries
     route_store: StateStore  # for HTTP routes: quick to give up
+    probe_store: StateStore  # for /health: one try
+    poison_queue: QueueClient | None  # /health's count of abandoned runs; None when the host's storage is not set
     upstream: requests.Session  # LeadPier and LE calls, pooled across runs
 
     @classmethod
-    def build(cls, settings: Settings, *, store: StateStore | None = None) -> Services:
-        """New services for these settings; `store`: a run store built by the caller (the benchmark, fault tests)."""
+    def build(
+        cls, settings: Settings, *, env: Mapping[str, str] | None = None, store: StateStore | None = None
+    ) -> Services:
+        """New services for these settings (`env`: where the host's own storage is, for the poison queue);
+        `store`: a run store built by the caller (the benchmark, the fault tests)."""
+        target = settings.storage
+        # One credential for every client of an identity: it caches its tokens.
+        identity = credential(target.client_id) if isinstance(target, AccountUrlTarget) else None
+        env = env or {}
+        same_identity = identity is not None and target.client_id == env.get("AzureWebJobsStorage__clientId")
+        try:
+            poison = poison_queue_client(env, timeout_s=PROBE_TIMEOUT_S,
+                                         shared_credential=identity if same_identity else None)
+        except SettingsError:
+            poison = None
         return cls(
             settings=settings,
-            store=store or StateStore(settings.storage),
-            route_store=StateStore(settings.storage, timeout_s=ROUTE_STORAGE_TIMEOUT_S, retries=ROUTE_STORAGE_RETRIES),
+            store=store or StateStore(target, shared_credential=identity),
+            route_store=StateStore(target, timeout_s=ROUTE_STORAGE_TIMEOUT_S, retries=ROUTE_STORAGE_RETRIES,
+                                   shared_credential=identity),
+            probe_store=StateStore(target, timeout_s=PROBE_TIMEOUT_S, retries=0, shared_credential=identity),
+            poison_queue=poison,
             upstream=new_session(settings.leadpier_concurrency),
         )
 
     def close(self) -> None:
-        self.store.close()
-        self.route_store.close()
+        for store in (self.store, self.route_store, self.probe_store):
+            store.close()
+        if self.poison_queue is not None:
+            self.poison_queue.close()
         self.upstream.close()
 
 
@@ -68,7 +97,7 @@ def services(environ: Mapping[str, str] | None = None) -> Services:
     with _lock:
         if _current is not None and _current[0] == key:
             return _current[1]
-        fresh = Services.build(load_settings(env))
+        fresh = Services.build(load_settings(env), env=env)
         _current = (key, fresh)
         return fresh
 

@@ -60,7 +60,10 @@ class StateStore:
         timeout_s: float = 20,
         retries: int = 2,
         retry_backoff_s: float = 1.0,
+        shared_credential: Any = None,
     ) -> None:
+        """`shared_credential`: the identity's credential for an account URL, built once by the caller and shared by
+        its stores (it caches tokens); by default the store builds its own."""
         # The storage SDK is imported here, on first use: importing function_app must stay cheap.
         from azure.storage.blob import BlobServiceClient, LinearRetry
 
@@ -79,7 +82,8 @@ class StateStore:
         if isinstance(target, ConnectionStringTarget):
             service = BlobServiceClient.from_connection_string(target.connection_string.get_secret_value(), **options)
         else:
-            service = BlobServiceClient(target.account_url, credential=credential(target.client_id), **options)
+            identity = shared_credential or credential(target.client_id)
+            service = BlobServiceClient(target.account_url, credential=identity, **options)
         self.target = target
         self._service = service
         self.container: ContainerClient = service.get_container_client(target.container)
