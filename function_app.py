@@ -59,9 +59,13 @@ def _http_answer(answer: typing.Any) -> func.HttpResponse:
         return answer
     # Content-Type spelled out as the host will send it (the library adds the charset to text/* only).
     content_type = f"{answer.mimetype}; charset=utf-8" if answer.mimetype.startswith("text/") else answer.mimetype
-    return func.HttpResponse(answer.body, status_code=answer.status_code,
-                             headers={"Content-Type": content_type, **answer.headers},
-                             mimetype=answer.mimetype, charset="utf-8")
+    return func.HttpResponse(
+        answer.body,
+        status_code=answer.status_code,
+        headers={"Content-Type": content_type, **answer.headers},
+        mimetype=answer.mimetype,
+        charset="utf-8",
+    )
 
 
 def _json_errors(handler: typing.Callable[..., func.HttpResponse]) -> typing.Callable[..., func.HttpResponse]:
@@ -75,8 +79,10 @@ def _json_errors(handler: typing.Callable[..., func.HttpResponse]) -> typing.Cal
             return handler(*args, **kwargs)
         except Exception:
             log.exception("%s failed with an unexpected error (invocation %s)", handler.__name__, invocation_id)
-            body = {"error": f"{handler.__name__} failed unexpectedly; the app's log has the details under this invocation id",
-                    "invocation_id": invocation_id}
+            body = {
+                "error": f"{handler.__name__} failed unexpectedly; the app's log has the details under this invocation id",
+                "invocation_id": invocation_id,
+            }
             return func.HttpResponse(json.dumps(body), status_code=500, mimetype="application/json", charset="utf-8")
 
     return guarded
@@ -100,7 +106,9 @@ def sync_timer(timer: func.TimerRequest, context: func.Context) -> None:
     from sync_core import triggers
 
     # The worker's TimerRequest carries the host's ScheduleStatus; the library's abstract type does not declare it.
-    triggers.run_from_timer(getattr(timer, "schedule_status", None), past_due=timer.past_due, thread_init=_carry_invocation(context))
+    triggers.run_from_timer(
+        getattr(timer, "schedule_status", None), past_due=timer.past_due, thread_init=_carry_invocation(context)
+    )
 
 
 @app.queue_trigger(arg_name="message", queue_name=RUNS_QUEUE, connection=STORAGE)
@@ -131,8 +139,9 @@ def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
         log.exception("sync_core could not be imported")
         body = {"status": "unhealthy", "reason": f"the app's code could not be loaded: {type(exc).__name__}: {exc}"}
         return func.HttpResponse(json.dumps(body), status_code=503, mimetype="application/json", charset="utf-8")
-    return _http_answer(check(host_schedule=SYNC_SCHEDULE, host_run_on_startup=SYNC_RUN_ON_STARTUP,
-                              host_problems=HOST_PROBLEMS))
+    return _http_answer(
+        check(host_schedule=SYNC_SCHEDULE, host_run_on_startup=SYNC_RUN_ON_STARTUP, host_problems=HOST_PROBLEMS)
+    )
 
 
 @app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -170,8 +179,10 @@ def logs_download(req: func.HttpRequest, context: func.Context) -> func.HttpResp
 @app.route(route="trigger", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @app.queue_output(arg_name="queued_runs", queue_name=RUNS_QUEUE, connection=STORAGE)
 @_json_errors
-def trigger(  # the worker refuses func.Out[list[str]]: its binding check wants typing.List
-    req: func.HttpRequest, queued_runs: func.Out[typing.List[str]], context: func.Context  # noqa: UP006
+def trigger(
+    req: func.HttpRequest,
+    queued_runs: func.Out[typing.List[str]],  # noqa: UP006 - the worker refuses func.Out[list[str]]
+    context: func.Context,
 ) -> func.HttpResponse:
     # The run is done by sync_worker, never in a thread left behind after this response.
     from sync_core import api
@@ -188,8 +199,14 @@ def dashboard(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
     # A browser passes the function key as ?code=; the page's links carry it on.
     from sync_core.dashboard import dashboard_page
 
-    return _http_answer(dashboard_page(req.params, host_schedule=SYNC_SCHEDULE,
-                                       host_run_on_startup=SYNC_RUN_ON_STARTUP, host_problems=HOST_PROBLEMS))
+    return _http_answer(
+        dashboard_page(
+            req.params,
+            host_schedule=SYNC_SCHEDULE,
+            host_run_on_startup=SYNC_RUN_ON_STARTUP,
+            host_problems=HOST_PROBLEMS,
+        )
+    )
 
 
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

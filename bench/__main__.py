@@ -75,7 +75,11 @@ def child_env(settings: dict[str, str]) -> dict[str, str]:
 def run_child(settings: dict[str, str], day: date) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "bench.sync_child", day.isoformat()],
-        cwd=REPO, env=child_env(settings), capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+        cwd=REPO,
+        env=child_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
     )
     if done.returncode != 0:
         raise RuntimeError(f"the sync child failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -85,10 +89,14 @@ def run_child(settings: dict[str, str], day: date) -> dict[str, Any]:
     return figures
 
 
-def measure_runs(args: argparse.Namespace, settings: dict[str, str], leadpier: Any, le: Any,
-                 days: dict[int, date]) -> list[RunFigures]:
+def measure_runs(
+    args: argparse.Namespace, settings: dict[str, str], leadpier: Any, le: Any, days: dict[int, date]
+) -> list[RunFigures]:
     results: list[RunFigures] = []
-    cases = [("0 ms", 0.0, 0.0), (f"{args.leadpier_ms:g}/{args.le_ms:g} ms", args.leadpier_ms / 1000, args.le_ms / 1000)]
+    cases = [
+        ("0 ms", 0.0, 0.0),
+        (f"{args.leadpier_ms:g}/{args.le_ms:g} ms", args.leadpier_ms / 1000, args.le_ms / 1000),
+    ]
     for label, leadpier_s, le_s in cases:
         leadpier.latency_s, le.latency_s = leadpier_s, le_s
         for sources in args.sources:
@@ -156,14 +164,24 @@ def measure_imports(repeat: int) -> dict[str, Any]:
     for module in ("azure.functions", "function_app"):
         times, last = [], {}
         for _ in range(repeat):
-            done = subprocess.run([sys.executable, "-c", probe.format(module=module)], cwd=REPO, env=env,
-                                  capture_output=True, text=True, timeout=60)
+            done = subprocess.run(
+                [sys.executable, "-c", probe.format(module=module)],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             if done.returncode != 0:
                 return {"error": f"importing {module} failed: {done.stderr.strip().splitlines()[-1:]}"}
             last = json.loads(done.stdout.strip().splitlines()[-1])
             times.append(last["s"])
-        figures[module] = {"median_ms": statistics.median(times) * 1000, "min_ms": min(times) * 1000,
-                           "modules": last["count"], "top_level": last["top_level"]}
+        figures[module] = {
+            "median_ms": statistics.median(times) * 1000,
+            "min_ms": min(times) * 1000,
+            "modules": last["count"],
+            "top_level": last["top_level"],
+        }
     figures["ratio"] = figures["function_app"]["median_ms"] / figures["azure.functions"]["median_ms"]
     return figures
 
@@ -173,7 +191,11 @@ def measure_endpoints(settings: dict[str, str], calls: int, log_mib: int) -> dic
         return {"error": "function_app.py does not exist yet"}
     done = subprocess.run(
         [sys.executable, "-m", "bench.endpoints_child", str(calls), str(log_mib)],
-        cwd=REPO, env=child_env(settings), capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+        cwd=REPO,
+        env=child_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
     )
     if done.returncode != 0:
         return {"error": f"the endpoint child failed ({done.returncode}): {done.stderr[-2000:]}"}
@@ -209,22 +231,30 @@ def plot(results: list[RunFigures], out: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sources", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10000, 50000],
-                        help="comma-separated source counts (default 1000,10000,50000)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sources",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1000, 10000, 50000],
+        help="comma-separated source counts (default 1000,10000,50000)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="measured runs per case, median shown (default 3)")
     parser.add_argument("--leadpier-ms", type=float, default=80, help="latency per LeadPier call (default 80)")
     parser.add_argument("--le-ms", type=float, default=150, help="latency per LE PUT (default 150)")
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="LEADPIER_CONCURRENCY for the runs (default: the app's default)")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="LEADPIER_CONCURRENCY for the runs (default: the app's default)"
+    )
     parser.add_argument("--import-repeat", type=int, default=7, help="fresh processes per import (default 7)")
     parser.add_argument("--calls", type=int, default=100, help="calls per endpoint (default 100)")
     parser.add_argument("--log-mib", type=int, default=8, help="size of the day's log for /logs (default 8 MiB)")
-    parser.add_argument("--plot", type=Path, default=None,
-                        help="where the plot goes (default bench/out/perf_runtime.png)")
-    parser.add_argument("--update-docs", action="store_true",
-                        help="write the plot to the committed docs/perf_runtime.png instead")
+    parser.add_argument(
+        "--plot", type=Path, default=None, help="where the plot goes (default bench/out/perf_runtime.png)"
+    )
+    parser.add_argument(
+        "--update-docs", action="store_true", help="write the plot to the committed docs/perf_runtime.png instead"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: runs,imports,endpoints")
     args = parser.parse_args()
@@ -248,8 +278,11 @@ def main() -> int:
     defaults = Settings.model_fields
     args.page_size = int(defaults["leadpier_page_size"].default)
     args.concurrency = args.concurrency or int(defaults["leadpier_concurrency"].default)
-    print(f"LeadPier Sync benchmark on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}; "
-          f"page size {args.page_size}, LEADPIER_CONCURRENCY {args.concurrency}", flush=True)
+    print(
+        f"LeadPier Sync benchmark on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}; "
+        f"page size {args.page_size}, LEADPIER_CONCURRENCY {args.concurrency}",
+        flush=True,
+    )
 
     report: dict[str, Any] = {"cpus": os.cpu_count(), "page_size": args.page_size, "concurrency": args.concurrency}
     base = date(2026, 1, 31)
@@ -257,8 +290,12 @@ def main() -> int:
     t0 = time.perf_counter()
     print("Generating rows ...", flush=True)
     rows = {days[n].isoformat(): generate_rows(n, days[n], seed=n) for n in args.sources}
-    with tempfile.TemporaryDirectory(prefix="leadpier-bench-") as workdir, Azurite(Path(workdir)) as azurite, \
-            FakeLeadPier(rows, username=USERNAME, password=PASSWORD) as leadpier, FakeLE() as le:
+    with (
+        tempfile.TemporaryDirectory(prefix="leadpier-bench-") as workdir,
+        Azurite(Path(workdir)) as azurite,
+        FakeLeadPier(rows, username=USERNAME, password=PASSWORD) as leadpier,
+        FakeLE() as le,
+    ):
         del rows
         settings = {
             "AzureWebJobsStorage": azurite.connection_string,
@@ -269,15 +306,19 @@ def main() -> int:
             "LEADPIER_CONCURRENCY": str(args.concurrency),
         }
         if "runs" not in skip:
-            print("\n== One run (fresh process each; median of "
-                  f"{args.repeat}; peak RSS is the max, '+run' its growth over the process after imports) ==")
+            print(
+                "\n== One run (fresh process each; median of "
+                f"{args.repeat}; peak RSS is the max, '+run' its growth over the process after imports) =="
+            )
             print(RUN_HEADER, flush=True)
             results = measure_runs(args, settings, leadpier, le, days)
             report["runs"] = [asdict(r) for r in results]
             plot(results, args.plot)
             print(f"Plot: {args.plot}")
-            azurite_rss = sum(p.memory_info().rss for p in psutil.Process(azurite._process.pid).children(True)
-                              ) + psutil.Process(azurite._process.pid).memory_info().rss
+            azurite_rss = (
+                sum(p.memory_info().rss for p in psutil.Process(azurite._process.pid).children(True))
+                + psutil.Process(azurite._process.pid).memory_info().rss
+            )
             print(f"Azurite RSS after the runs: {azurite_rss / 2**20:.0f} MiB (not part of the app)")
         if "imports" not in skip:
             print(f"\n== Cold import, median of {args.import_repeat} fresh processes ==", flush=True)
@@ -289,24 +330,35 @@ def main() -> int:
                 extra = sorted(set(imports["function_app"]["top_level"]) - set(imports["azure.functions"]["top_level"]))
                 for module in ("azure.functions", "function_app"):
                     fig = imports[module]
-                    print(f"import {module:<16} {fig['median_ms']:7.1f} ms (min {fig['min_ms']:.1f}), {fig['modules']} modules")
+                    print(
+                        f"import {module:<16} {fig['median_ms']:7.1f} ms (min {fig['min_ms']:.1f}), {fig['modules']} modules"
+                    )
                 print(f"top-level packages function_app loads beyond azure.functions: {', '.join(extra) or 'none'}")
                 print(f"ratio function_app / azure.functions: {imports['ratio']:.2f} (target <= 1.3)")
         if "endpoints" not in skip:
-            print(f"\n== HTTP functions called directly, {args.calls} calls each "
-                  f"(a {args.log_mib} MiB log for today first) ==", flush=True)
+            print(
+                f"\n== HTTP functions called directly, {args.calls} calls each "
+                f"(a {args.log_mib} MiB log for today first) ==",
+                flush=True,
+            )
             endpoints = measure_endpoints(settings, args.calls, args.log_mib)
             report["endpoints"] = endpoints
             if "error" in endpoints:
                 print(f"not measured: {endpoints['error']}")
             else:
-                print(f"{'route':<16} {'status':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
-                      f"{'storage req':>11} {'whole-blob reads':>16}")
+                print(
+                    f"{'route':<16} {'status':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
+                    f"{'storage req':>11} {'whole-blob reads':>16}"
+                )
                 for route, fig in endpoints["routes"].items():
-                    print(f"{route:<16} {fig['status']:>6} {fig['p50_ms']:8.1f} {fig['p95_ms']:8.1f} "
-                          f"{fig['max_ms']:8.1f} {fig['storage_requests']:>11} {fig['whole_blob_reads']:>16}")
-                print(f"today's log: {endpoints['log_bytes']} bytes; ranges /logs asked for: {endpoints['logs_ranges']} "
-                      "(None: a listing, no content)")
+                    print(
+                        f"{route:<16} {fig['status']:>6} {fig['p50_ms']:8.1f} {fig['p95_ms']:8.1f} "
+                        f"{fig['max_ms']:8.1f} {fig['storage_requests']:>11} {fig['whole_blob_reads']:>16}"
+                    )
+                print(
+                    f"today's log: {endpoints['log_bytes']} bytes; ranges /logs asked for: {endpoints['logs_ranges']} "
+                    "(None: a listing, no content)"
+                )
     print(f"\nBenchmark took {time.perf_counter() - t0:.0f} s.")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

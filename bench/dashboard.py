@@ -28,8 +28,14 @@ def main() -> int:
     from sync_core.store import StateStore
 
     with tempfile.TemporaryDirectory(prefix="leadpier-bench-") as workdir, Azurite(Path(workdir)) as azurite:
-        os.environ.update({"AzureWebJobsStorage": azurite.connection_string, "LEADPIER_USERNAME": "bench",
-                           "LEADPIER_PASSWORD": "bench", "LE_API_URL": "http://127.0.0.1:9/le"})
+        os.environ.update(
+            {
+                "AzureWebJobsStorage": azurite.connection_string,
+                "LEADPIER_USERNAME": "bench",
+                "LEADPIER_PASSWORD": "bench",
+                "LE_API_URL": "http://127.0.0.1:9/le",
+            }
+        )
         settings = load_settings()
         store = StateStore(settings.storage)
         store.ensure_container()
@@ -51,12 +57,18 @@ def main() -> int:
             started = time.perf_counter()
             dashboard.render(view)
             html_ms.append((time.perf_counter() - started) * 1000)
-        print(f"GET /dashboard with {len(runs):,} runs in the window (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
-        print(f"  first render (every run record read: {cache.reads:,} reads)   {cold_ms:8.0f} ms   status {first.status_code}")
+        print(
+            f"GET /dashboard with {len(runs):,} runs in the window (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)"
+        )
+        print(
+            f"  first render (every run record read: {cache.reads:,} reads)   {cold_ms:8.0f} ms   status {first.status_code}"
+        )
         print(f"  later renders (listings only), median of 7          {statistics.median(warm):8.0f} ms")
         print(f"  building the HTML alone, median of 7                 {statistics.median(html_ms):8.1f} ms")
-        print(f"  page size                                            {len(page.body):8,} bytes "
-              f"({len(gzip.compress(page.body)):,} gzipped)")
+        print(
+            f"  page size                                            {len(page.body):8,} bytes "
+            f"({len(gzip.compress(page.body)):,} gzipped)"
+        )
     return 0
 
 

@@ -49,8 +49,10 @@ def main() -> int:
     store = store_module.StateStore(settings.storage)
     today = utcnow().astimezone(settings.timezone).date()
     log_bytes = sum(size for _, size in store.log_parts(today))
-    line = "2026-01-31 10:00:00,000 - sync_core.pipeline - WARNING - Unmatched campaign code 'mta_0131-xyz-e7' " \
-           "(unknown_domain); sending it anyway\n"
+    line = (
+        "2026-01-31 10:00:00,000 - sync_core.pipeline - WARNING - Unmatched campaign code 'mta_0131-xyz-e7' "
+        "(unknown_domain); sending it anyway\n"
+    )
     target = log_mib * 2**20
     if log_bytes < target:
         padding = line * ((target - log_bytes) // len(line) + 1)
@@ -59,8 +61,9 @@ def main() -> int:
         store.append_log(today, padding)
         log_bytes = sum(size for _, size in store.log_parts(today))
 
-    import function_app
     import azure.functions as func
+
+    import function_app
 
     functions = {fn.get_function_name(): fn.get_user_function() for fn in function_app.app.get_functions()}
     figures: dict[str, Any] = {}
@@ -68,7 +71,7 @@ def main() -> int:
     for name, path, params in ROUTES:
         handler = functions[name]
 
-        def call() -> Any:
+        def call(handler: Any = handler, name: str = name, path: str = path, params: dict[str, str] = params) -> Any:
             request = func.HttpRequest("GET", f"http://127.0.0.1:7071{path}", params=params, body=b"")
             return handler(req=request, context=Context(name))
 
@@ -92,7 +95,8 @@ def main() -> int:
             "storage_requests": len(sent) / calls,
             # The SDK reads a whole blob as a range from 0 of its first-chunk size (32 MiB): count those apart
             # from reads of a blob's tail.
-            "whole_blob_reads": sum(1 for r in ranges if r and r.startswith("bytes=0-") and _range_length(r) >= 2**25) / calls,
+            "whole_blob_reads": sum(1 for r in ranges if r and r.startswith("bytes=0-") and _range_length(r) >= 2**25)
+            / calls,
         }
     json.dump({"routes": figures, "log_bytes": log_bytes, "logs_ranges": logs_ranges}, sys.stdout)
     print()

@@ -44,7 +44,7 @@ from sync_core import pipeline, recording
 from sync_core import records as record_model
 from sync_core.http import Caller
 from sync_core.pipeline import RunRequest, run_sync
-from sync_core.records import JobStats, RunRecord, utcnow
+from sync_core.records import JobStats, RunRecord
 from sync_core.runlog import LINE_FORMAT
 from sync_core.services import Services
 from sync_core.settings import DEFAULT_TIMEZONE, load_settings
@@ -75,17 +75,26 @@ class SoakReport:
     violations: list[str] = field(default_factory=list)
 
     def table(self) -> str:
-        lines = [f"soak: {self.runs} runs in {self.seconds:.1f} s, {self.days_simulated} days simulated, "
-                 f"{self.concurrent_groups} concurrent starts",
-                 "", "runs by status", *(f"  {s:<10} {n:>6}" for s, n in sorted(self.statuses.items())),
-                 f"  {'unrecorded':<10} {len(self.unrecorded):>6}  (storage unreachable while taking the lock)",
-                 "", "storage faults injected (proxy)",
-                 *(f"  {k:<14} {n:>6}" for k, n in sorted(self.storage_faults.items())),
-                 "", "upstream faults injected (stand-ins, requests that met one)",
-                 *(f"  {k:<14} {n:>6}" for k, n in sorted(self.upstream_faults.items())),
-                 "", f"days caught up by timer runs: {self.days_caught_up}; days left beyond the window and "
-                 f"backfilled at the end: {self.days_backfilled}",
-                 "", f"invariant violations: {len(self.violations)}", *(f"  - {v}" for v in self.violations[:30])]
+        lines = [
+            f"soak: {self.runs} runs in {self.seconds:.1f} s, {self.days_simulated} days simulated, "
+            f"{self.concurrent_groups} concurrent starts",
+            "",
+            "runs by status",
+            *(f"  {s:<10} {n:>6}" for s, n in sorted(self.statuses.items())),
+            f"  {'unrecorded':<10} {len(self.unrecorded):>6}  (storage unreachable while taking the lock)",
+            "",
+            "storage faults injected (proxy)",
+            *(f"  {k:<14} {n:>6}" for k, n in sorted(self.storage_faults.items())),
+            "",
+            "upstream faults injected (stand-ins, requests that met one)",
+            *(f"  {k:<14} {n:>6}" for k, n in sorted(self.upstream_faults.items())),
+            "",
+            f"days caught up by timer runs: {self.days_caught_up}; days left beyond the window and "
+            f"backfilled at the end: {self.days_backfilled}",
+            "",
+            f"invariant violations: {len(self.violations)}",
+            *(f"  - {v}" for v in self.violations[:30]),
+        ]
         return "\n".join(lines)
 
 
@@ -125,8 +134,18 @@ def _figures(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def _expected(day: date) -> list[tuple[Any, ...]]:
-    return _figures([{"campaign_code": r.campaign_code, "clicks": r.clicks, "leads": r.leads, "sales": r.sales,
-                      "revenue": r.revenue} for r in transform_rows(_final_rows(day)).records])
+    return _figures(
+        [
+            {
+                "campaign_code": r.campaign_code,
+                "clicks": r.clicks,
+                "leads": r.leads,
+                "sales": r.sales,
+                "revenue": r.revenue,
+            }
+            for r in transform_rows(_final_rows(day)).records
+        ]
+    )
 
 
 @contextlib.contextmanager
@@ -178,8 +197,16 @@ def _upstream_fault(rng: random.Random, leadpier: FakeLeadPier, le: FakeLE) -> N
         le.faults.add("put", close_connection=True)
 
 
-def soak(runs: int, fault_rate: float, seed: int, *, storage_rate: float | None = None,
-         concurrency_rate: float = 0.08, outage_rate: float = 0.05, quiet: bool = True) -> SoakReport:
+def soak(
+    runs: int,
+    fault_rate: float,
+    seed: int,
+    *,
+    storage_rate: float | None = None,
+    concurrency_rate: float = 0.08,
+    outage_rate: float = 0.05,
+    quiet: bool = True,
+) -> SoakReport:
     """Run the soak and return its report (violations empty when every invariant holds)."""
     rng = random.Random(seed)
     report = SoakReport()
@@ -190,15 +217,24 @@ def soak(runs: int, fault_rate: float, seed: int, *, storage_rate: float | None 
         proxy = stack.enter_context(FaultProxy(azurite.blob_port, stall_s=STALL_S, seed=seed))
         leadpier = stack.enter_context(FakeLeadPier(username=USERNAME, password=PASSWORD))
         le = stack.enter_context(FakeLE(api_key=LE_KEY))
-        conn = (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
-                f"BlobEndpoint=http://127.0.0.1:{proxy.port}/{ACCOUNT_NAME};QueueEndpoint={azurite.queue_endpoint};")
+        conn = (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{proxy.port}/{ACCOUNT_NAME};QueueEndpoint={azurite.queue_endpoint};"
+        )
         clock = _SimClock(datetime(2026, 3, 1, 9, 0, tzinfo=TZ))
         first_day = clock.today() - timedelta(days=1)  # a fresh install syncs yesterday and today
         env = {
-            "AzureWebJobsStorage": conn, "SYNC_STATE_CONTAINER": CONTAINER, "LEADPIER_BASE_URL": leadpier.url,
-            "LEADPIER_USERNAME": USERNAME, "LEADPIER_PASSWORD": PASSWORD, "LE_API_URL": f"{le.url}/le_api.php",
-            "LE_API_KEY": LE_KEY, "HTTP_TIMEOUT_SECONDS": str(HTTP_TIMEOUT_S), "SYNC_TIMEZONE": DEFAULT_TIMEZONE,
-            "SYNC_RUN_DEADLINE_SECONDS": "30", "SYNC_CATCHUP_DAYS": "7",
+            "AzureWebJobsStorage": conn,
+            "SYNC_STATE_CONTAINER": CONTAINER,
+            "LEADPIER_BASE_URL": leadpier.url,
+            "LEADPIER_USERNAME": USERNAME,
+            "LEADPIER_PASSWORD": PASSWORD,
+            "LE_API_URL": f"{le.url}/le_api.php",
+            "LE_API_KEY": LE_KEY,
+            "HTTP_TIMEOUT_SECONDS": str(HTTP_TIMEOUT_S),
+            "SYNC_TIMEZONE": DEFAULT_TIMEZONE,
+            "SYNC_RUN_DEADLINE_SECONDS": "30",
+            "SYNC_CATCHUP_DAYS": "7",
         }
         capture = _LogCapture()
         capture.setFormatter(logging.Formatter(LINE_FORMAT))
@@ -242,7 +278,7 @@ def soak(runs: int, fault_rate: float, seed: int, *, storage_rate: float | None 
                 count = min(rng.randint(2, 3), runs - done)
                 barrier = threading.Barrier(count)
 
-                def together() -> None:
+                def together(barrier: threading.Barrier = barrier) -> None:
                     barrier.wait()
                     one_run()
 
@@ -293,8 +329,16 @@ def soak(runs: int, fault_rate: float, seed: int, *, storage_rate: float | None 
     return report
 
 
-def _check(report: SoakReport, records: list[RunRecord], container: ContainerClient, le: FakeLE,
-           leadpier: FakeLeadPier, first_day: date, today: date, log_lines: list[str]) -> list[str]:
+def _check(
+    report: SoakReport,
+    records: list[RunRecord],
+    container: ContainerClient,
+    le: FakeLE,
+    leadpier: FakeLeadPier,
+    first_day: date,
+    today: date,
+    log_lines: list[str],
+) -> list[str]:
     violations: list[str] = []
     report.statuses = Counter(r.status for r in records)
     report.unrecorded = [r.run_id for r in records if "while taking the lock" in (r.error or "")]
@@ -302,15 +346,20 @@ def _check(report: SoakReport, records: list[RunRecord], container: ContainerCli
     blobs = {b.name: container.download_blob(b.name).readall() for b in container.list_blobs()}
 
     # Every run recorded once, with the status it returned.
-    stored = {name.rsplit("/", 1)[-1].removesuffix(".json"): RunRecord.model_validate_json(body)
-              for name, body in blobs.items() if name.startswith("runs/")}
+    stored = {
+        name.rsplit("/", 1)[-1].removesuffix(".json"): RunRecord.model_validate_json(body)
+        for name, body in blobs.items()
+        if name.startswith("runs/")
+    }
     if len({r.run_id for r in records}) != len(records):
         violations.append("a run id was used twice")
     for record in recorded:
         if record.run_id not in stored:
             violations.append(f"run {record.run_id} ({record.status}) has no record")
         elif stored[record.run_id].status != record.status:
-            violations.append(f"run {record.run_id} returned {record.status} but its record says {stored[record.run_id].status}")
+            violations.append(
+                f"run {record.run_id} returned {record.status} but its record says {stored[record.run_id].status}"
+            )
     extra = set(stored) - {r.run_id for r in recorded}
     if extra:
         violations.append(f"{len(extra)} run record(s) of no run: {sorted(extra)[:3]}")
@@ -320,13 +369,17 @@ def _check(report: SoakReport, records: list[RunRecord], container: ContainerCli
     statuses = Counter(r.status for r in stored.values())
     expected = (statuses["success"], statuses["failed"] + statuses["warning"], statuses["skipped"])
     if (stats.successful_runs, stats.failed_runs, stats.skipped_runs) != expected:
-        violations.append(f"counters (success, failed, skipped) = {(stats.successful_runs, stats.failed_runs, stats.skipped_runs)}"
-                          f", run records say {expected}")
+        violations.append(
+            f"counters (success, failed, skipped) = {(stats.successful_runs, stats.failed_runs, stats.skipped_runs)}"
+            f", run records say {expected}"
+        )
     if stats.total_runs != expected[0] + expected[1]:
         violations.append(f"total_runs {stats.total_runs} != {expected[0] + expected[1]}")
 
     # Each run's lines in the day's log exactly once (a retried append never doubles them).
-    log_text = b"".join(body for name, body in sorted(blobs.items()) if name.startswith("logs/")).decode("utf-8", "replace")
+    log_text = b"".join(body for name, body in sorted(blobs.items()) if name.startswith("logs/")).decode(
+        "utf-8", "replace"
+    )
     for record in recorded:
         seen = log_text.count(f"Run {record.run_id} finished")
         if seen != 1:
@@ -338,9 +391,13 @@ def _check(report: SoakReport, records: list[RunRecord], container: ContainerCli
 
     # Every past day finalized (by one automatic run at most) and LE holds its final figures.
     if stats.unsynced_days or stats.finalized_days:
-        violations.append(f"days still open after the drain: unsynced {stats.unsynced_days}, out of order {stats.finalized_days}")
+        violations.append(
+            f"days still open after the drain: unsynced {stats.unsynced_days}, out of order {stats.finalized_days}"
+        )
     if stats.last_finalized_day != (today - timedelta(days=1)).isoformat():
-        violations.append(f"last finalized day {stats.last_finalized_day}, expected yesterday {today - timedelta(days=1)}")
+        violations.append(
+            f"last finalized day {stats.last_finalized_day}, expected yesterday {today - timedelta(days=1)}"
+        )
     automatic = Counter(d for r in stored.values() if r.trigger == "timer" for d in r.finalized_dates)
     report.days_caught_up = sum(len(r.caught_up_dates) for r in stored.values())
     twice = sorted(d for d, n in automatic.items() if n > 1)
@@ -368,8 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=400)
     parser.add_argument("--fault-rate", type=float, default=0.2, help="chance of an upstream fault per run")
-    parser.add_argument("--storage-rate", type=float, default=None,
-                        help="chance of a storage fault per storage request (default: a quarter of --fault-rate)")
+    parser.add_argument(
+        "--storage-rate",
+        type=float,
+        default=None,
+        help="chance of a storage fault per storage request (default: a quarter of --fault-rate)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     logging.getLogger().handlers.clear()  # the run's lines are checked, not printed

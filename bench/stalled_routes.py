@@ -19,21 +19,30 @@ def main() -> None:
     from sync_core import api, services
     from sync_core.health import health
 
-    with tempfile.TemporaryDirectory() as workdir, Azurite(Path(workdir)) as azurite, \
-            FaultProxy(azurite.blob_port, stall_s=60) as proxy:
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        Azurite(Path(workdir)) as azurite,
+        FaultProxy(azurite.blob_port, stall_s=60) as proxy,
+    ):
         os.chdir(workdir)  # no local.settings.json
-        os.environ.update({
-            "AzureWebJobsStorage": (
-                f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
-                f"BlobEndpoint=http://127.0.0.1:{proxy.port}/{ACCOUNT_NAME};QueueEndpoint={azurite.queue_endpoint};"
-            ),
-            "LEADPIER_USERNAME": "bench", "LEADPIER_PASSWORD": "bench", "LE_API_URL": "http://127.0.0.1:9/le",
-        })
+        os.environ.update(
+            {
+                "AzureWebJobsStorage": (
+                    f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+                    f"BlobEndpoint=http://127.0.0.1:{proxy.port}/{ACCOUNT_NAME};QueueEndpoint={azurite.queue_endpoint};"
+                ),
+                "LEADPIER_USERNAME": "bench",
+                "LEADPIER_PASSWORD": "bench",
+                "LE_API_URL": "http://127.0.0.1:9/le",
+            }
+        )
         proxy.set_rate(1.0, kinds=("stall",))
         print(f"{'route':<16}{'status':>8}{'seconds':>10}")
         for name, call in {
-            "/status": api.status, "/runs": lambda: api.runs({}, None),
-            "/logs": lambda: api.logs({"lines": "5"}), "/logs/download": lambda: api.logs_download({}),
+            "/status": api.status,
+            "/runs": lambda: api.runs({}, None),
+            "/logs": lambda: api.logs({"lines": "5"}),
+            "/logs/download": lambda: api.logs_download({}),
             "/health": health,
         }.items():
             started = time.monotonic()

@@ -56,9 +56,10 @@ def main() -> int:
 def _status_kib(field: str) -> int:
     """The process's own high-water RSS. Not getrusage's ru_maxrss: on Linux a child inherits the parent's
     peak through fork and exec, and the parent here holds every stand-in's rows."""
-    for line in open("/proc/self/status", encoding="ascii"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
     raise RuntimeError(f"{field} is not in /proc/self/status")
 
 

@@ -60,8 +60,9 @@ def per_call_worst_s(timeout_s: float) -> float:
     return http.ATTEMPTS * timeout_s + BACKOFF_S + BACKOFF_JITTER_MAX_S
 
 
-def run_scenario(name: str, azurite: Azurite, index: int, arrange: Callable[[FakeLeadPier, FakeLE], None],
-                 **settings: str) -> Outcome:
+def run_scenario(
+    name: str, azurite: Azurite, index: int, arrange: Callable[[FakeLeadPier, FakeLE], None], **settings: str
+) -> Outcome:
     with FakeLeadPier() as leadpier, FakeLE() as le, tempfile.TemporaryDirectory() as cwd:
         arrange(leadpier, le)
         environ = {
@@ -122,8 +123,11 @@ def scenarios(long: bool) -> list[tuple[str, Callable[[FakeLeadPier, FakeLE], No
         ("LeadPier login never answers", leadpier_silent, {"HTTP_TIMEOUT_SECONDS": "2"}),
         ("LeadPier statistics never answer", stats_silent, {"HTTP_TIMEOUT_SECONDS": "2"}),
         ("LE never answers", le_silent, {"HTTP_TIMEOUT_SECONDS": "2"}),
-        ("LeadPier never answers, run deadline reached", leadpier_silent,
-         {"HTTP_TIMEOUT_SECONDS": "2", "SYNC_RUN_DEADLINE_SECONDS": "5"}),
+        (
+            "LeadPier never answers, run deadline reached",
+            leadpier_silent,
+            {"HTTP_TIMEOUT_SECONDS": "2", "SYNC_RUN_DEADLINE_SECONDS": "5"},
+        ),
     ]
     if long:
         found.append(("LeadPier answers 429, Retry-After: 3600 (capped at 30 s)", retry_after_cap, {}))
@@ -147,7 +151,9 @@ def computed() -> dict[str, Any]:
     per_call = per_call_worst_s(DEFAULT_TIMEOUT_S)
     return {
         "attempts_per_call": http.ATTEMPTS,
-        "backoff_between_attempts_s": [min(http.BACKOFF_INITIAL_S * 2**i, http.BACKOFF_MAX_S) for i in range(http.ATTEMPTS - 1)],
+        "backoff_between_attempts_s": [
+            min(http.BACKOFF_INITIAL_S * 2**i, http.BACKOFF_MAX_S) for i in range(http.ATTEMPTS - 1)
+        ],
         "backoff_jitter_max_s": http.BACKOFF_INITIAL_S / 4,
         "retry_after_cap_s": http.RETRY_AFTER_MAX_S,
         "never_answers_one_call_s": per_call,
@@ -176,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| scenario | settings | status | wall (s) | logins asked | stats asked | LE PUTs | error |")
     print("|---|---|---|---:|---:|---:|---:|---|")
     for o in outcomes:
-        print(f"| {o.scenario} | {o.settings} | {o.status} | {o.wall_s} | {o.leadpier_logins_asked} | "
-              f"{o.leadpier_stats_asked} | {o.le_puts} | {o.error} |")
+        print(
+            f"| {o.scenario} | {o.settings} | {o.status} | {o.wall_s} | {o.leadpier_logins_asked} | "
+            f"{o.leadpier_stats_asked} | {o.le_puts} | {o.error} |"
+        )
     figures = computed()
     figures["formula_check_2s_timeout_one_call_s"] = per_call_worst_s(2.0)
     print()

@@ -51,11 +51,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="send nothing to the LE stand-in")
     parser.add_argument("--json", action="store_true", help="print the run record and /status as one JSON document")
     serve = parser.add_argument_group("serving (--serve)")
-    serve.add_argument("--serve", action="store_true",
-                       help="keep everything running: the timer on --schedule, the queue worker, and every HTTP route")
-    serve.add_argument("--port", type=_port, default=7071, help="HTTP port on 127.0.0.1 (default 7071, as `func start`)")
-    serve.add_argument("--schedule", type=_schedule, default="0 * * * * *",
-                       help="the timer's NCRONTAB schedule, seconds first (default '0 * * * * *': every minute)")
+    serve.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep everything running: the timer on --schedule, the queue worker, and every HTTP route",
+    )
+    serve.add_argument(
+        "--port", type=_port, default=7071, help="HTTP port on 127.0.0.1 (default 7071, as `func start`)"
+    )
+    serve.add_argument(
+        "--schedule",
+        type=_schedule,
+        default="0 * * * * *",
+        help="the timer's NCRONTAB schedule, seconds first (default '0 * * * * *': every minute)",
+    )
     args = parser.parse_args(argv)
     if args.json and args.serve:
         parser.error("--json prints one run's record; --serve keeps running: give one of them")
@@ -86,8 +95,10 @@ def run_once(args: argparse.Namespace) -> int:
     from sync_core.status import status_document
     from sync_core.store import StateStore
 
-    with tempfile.TemporaryDirectory(prefix="leadpier-sandbox-") as workdir, \
-            world(Path(workdir), sources=args.sources, dry_run=args.dry_run) as here:
+    with (
+        tempfile.TemporaryDirectory(prefix="leadpier-sandbox-") as workdir,
+        world(Path(workdir), sources=args.sources, dry_run=args.dry_run) as here,
+    ):
         # With APPLICATIONINSIGHTS_CONNECTION_STRING in the shell, the run's telemetry goes there too.
         telemetry.configure_from_environment()
         try:
@@ -97,13 +108,23 @@ def run_once(args: argparse.Namespace) -> int:
         settings = load_settings()
         status = status_document(settings, StateStore(settings.storage))
         if args.json:
-            document = {"run": record.model_dump(mode="json"), "status": status.model_dump(mode="json"),
-                        "le_received": {d: len(r) for d, r in sorted(here.le.received_days().items())},
-                        "leadpier_logins": here.leadpier.logins}
+            document = {
+                "run": record.model_dump(mode="json"),
+                "status": status.model_dump(mode="json"),
+                "le_received": {d: len(r) for d, r in sorted(here.le.received_days().items())},
+                "leadpier_logins": here.leadpier.logins,
+            }
             print(json.dumps(document, indent=2))
         else:
-            print(summary(record, sources=args.sources, le_days=here.le.received_days(), logins=here.leadpier.logins,
-                          state=f"Azurite in {workdir}, container {here.settings['SYNC_STATE_CONTAINER']}"))
+            print(
+                summary(
+                    record,
+                    sources=args.sources,
+                    le_days=here.le.received_days(),
+                    logins=here.leadpier.logins,
+                    state=f"Azurite in {workdir}, container {here.settings['SYNC_STATE_CONTAINER']}",
+                )
+            )
     return 0 if record.status in ("success", "warning") else 1
 
 
@@ -119,21 +140,32 @@ def summary(record: RunRecord, *, sources: int, le_days: dict[str, list[object]]
     ]
     for day in record.days:
         answer = "accepted" if day.le_success else ("refused" if day.le_success is False else (day.error or "not sent"))
-        lines.append(f"  {day.report_date:<12}{day.fetched_rows:>8,}{day.sent_records:>8,}"
-                     f"{_n(day.matched_records):>9}{_n(day.unmatched_records):>11}   {answer}")
+        lines.append(
+            f"  {day.report_date:<12}{day.fetched_rows:>8,}{day.sent_records:>8,}"
+            f"{_n(day.matched_records):>9}{_n(day.unmatched_records):>11}   {answer}"
+        )
     if record.error:
         lines += ["", f"  Error: {record.error}"]
     if record.unmatched_counts:
-        reasons = ", ".join(f"{n:,} {reason.replace('_', ' ')}" for reason, n in sorted(record.unmatched_counts.items()))
+        reasons = ", ".join(
+            f"{n:,} {reason.replace('_', ' ')}" for reason, n in sorted(record.unmatched_counts.items())
+        )
         samples = [code for codes in record.unmatched_codes.values() for code in codes[:2]][:SAMPLE_CODES]
-        lines += ["", f"  Unmatched campaign codes: {reasons}; for example {', '.join(samples)}.",
-                  "  They are deliberate test data: the generated sources include invalid formats and unknown",
-                  "  domain codes, so the unmatched path runs. Each one is a warning line in the run log."]
+        lines += [
+            "",
+            f"  Unmatched campaign codes: {reasons}; for example {', '.join(samples)}.",
+            "  They are deliberate test data: the generated sources include invalid formats and unknown",
+            "  domain codes, so the unmatched path runs. Each one is a warning line in the run log.",
+        ]
     held = ", ".join(f"{d} ({len(r):,} records)" for d, r in sorted(le_days.items())) or "nothing"
-    lines += ["", f"  The LE stand-in now holds: {held}.",
-              f"  State lived in {state}; removed on exit.",
-              "", "Full run record and /status as JSON: scripts/sandbox.sh --json",
-              "Every endpoint and the dashboard, kept running: scripts/sandbox.sh --serve"]
+    lines += [
+        "",
+        f"  The LE stand-in now holds: {held}.",
+        f"  State lived in {state}; removed on exit.",
+        "",
+        "Full run record and /status as JSON: scripts/sandbox.sh --json",
+        "Every endpoint and the dashboard, kept running: scripts/sandbox.sh --serve",
+    ]
     return "\n".join(lines)
 
 

@@ -127,9 +127,7 @@ class Azurite:
         if self.running:
             return self
         if not AZURITE_BIN.exists():
-            raise AzuriteError(
-                f"Azurite is not installed ({AZURITE_BIN} is missing): run `npm ci` in {REPO_ROOT}"
-            )
+            raise AzuriteError(f"Azurite is not installed ({AZURITE_BIN} is missing): run `npm ci` in {REPO_ROOT}")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - open as long as the process runs
         self._process = subprocess.Popen(
@@ -162,8 +160,7 @@ class Azurite:
                 return
             if time.monotonic() > deadline:
                 raise AzuriteError(
-                    f"Azurite did not listen on port(s) {pending} within {START_TIMEOUT_S:.0f} s:\n"
-                    f"{self.output()}"
+                    f"Azurite did not listen on port(s) {pending} within {START_TIMEOUT_S:.0f} s:\n{self.output()}"
                 )
             time.sleep(0.05)
 

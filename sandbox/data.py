@@ -49,9 +49,7 @@ SHARE_NUMERIC_STRINGS = 0.03
 SHARE_MISSING_OR_NULL = 0.03
 
 
-def generate_rows(
-    n: int, day: date, seed: int = 0, *, include_unreadable: bool = False
-) -> list[dict[str, Any]]:
+def generate_rows(n: int, day: date, seed: int = 0, *, include_unreadable: bool = False) -> list[dict[str, Any]]:
     """`n` statistics rows for `day`, as LeadPier's sources endpoint returns them.
 
     The mix is fixed by the shares above (rounded, at least one of each kind once n >= 10):

@@ -30,8 +30,18 @@ from typing import IO, Self
 HOST = "127.0.0.1"
 KINDS = ("busy", "timeout500", "reset_before", "reset_after", "stall")
 _ERRORS = {
-    "busy": (503, "Server Busy", "ServerBusy", "The server is currently unable to receive requests. Please retry your request."),
-    "timeout500": (500, "Operation Timed Out", "OperationTimedOut", "The operation could not be completed within the permitted time."),
+    "busy": (
+        503,
+        "Server Busy",
+        "ServerBusy",
+        "The server is currently unable to receive requests. Please retry your request.",
+    ),
+    "timeout500": (
+        500,
+        "Operation Timed Out",
+        "OperationTimedOut",
+        "The operation could not be completed within the permitted time.",
+    ),
 }
 
 Matcher = Callable[[str, str], bool]
@@ -128,9 +138,9 @@ class FaultProxy:
                     break
             else:
                 kind = None
-                if self._rate and (self._rate_match is None or self._rate_match(method, path)):
-                    if self._rng.random() < self._rate:
-                        kind = self._rng.choice(self._rate_kinds)
+                matches = self._rate_match is None or self._rate_match(method, path)
+                if self._rate and matches and self._rng.random() < self._rate:
+                    kind = self._rng.choice(self._rate_kinds)
             if kind:
                 self.injected.append(Injected(kind, method, path))
             return kind
@@ -171,7 +181,9 @@ class FaultProxy:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _accept(self) -> None:
@@ -273,8 +285,9 @@ def _read_body(reader: IO[bytes], headers: list[tuple[str, str]]) -> bytes:
     return reader.read(length) if length else b""
 
 
-def _forward(upstream: http.client.HTTPConnection, method: str, path: str,
-             headers: list[tuple[str, str]], body: bytes) -> bytes:
+def _forward(
+    upstream: http.client.HTTPConnection, method: str, path: str, headers: list[tuple[str, str]], body: bytes
+) -> bytes:
     """Send the request to Azurite as it came (the signed headers unchanged) and return the answer as bytes."""
     upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
     for name, value in headers:
@@ -288,7 +301,9 @@ def _forward(upstream: http.client.HTTPConnection, method: str, path: str,
     data = response.read()
     lines = [f"HTTP/1.1 {response.status} {response.reason}"]
     for name, value in response.getheaders():
-        if name.lower() in ("transfer-encoding", "connection") or (name.lower() == "content-length" and method != "HEAD"):
+        if name.lower() in ("transfer-encoding", "connection") or (
+            name.lower() == "content-length" and method != "HEAD"
+        ):
             continue
         lines.append(f"{name}: {value}")
     if method != "HEAD":

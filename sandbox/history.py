@@ -15,7 +15,9 @@ ERRORS = {
 }
 
 
-def synthetic_runs(now: datetime, *, days: int = 7, per_day: int = 144, tz: object = None, seed: int = 7) -> Iterator[RunRecord]:
+def synthetic_runs(
+    now: datetime, *, days: int = 7, per_day: int = 144, tz: object = None, seed: int = 7
+) -> Iterator[RunRecord]:
     """`days * per_day` timer runs ending just before `now`, oldest first, with a realistic mix of outcomes."""
     rng = random.Random(seed)
     step = timedelta(days=1) / per_day
@@ -24,8 +26,15 @@ def synthetic_runs(now: datetime, *, days: int = 7, per_day: int = 144, tz: obje
         started = now - (total - i) * step + timedelta(seconds=5)
         status = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
         day = started.astimezone(tz).date() if tz else started.date()  # type: ignore[arg-type]
-        record = RunRecord(run_id=new_run_id(started), trigger="timer", status=status, started_at=started,
-                           finished_at=started + timedelta(seconds=2), duration_ms=2000, report_dates=[day.isoformat()])
+        record = RunRecord(
+            run_id=new_run_id(started),
+            trigger="timer",
+            status=status,
+            started_at=started,
+            finished_at=started + timedelta(seconds=2),
+            duration_ms=2000,
+            report_dates=[day.isoformat()],
+        )
         if status != "skipped":
             sent = 250 + (i % per_day) + rng.randint(0, 40) if status != "failed" else 0
             unmatched = sent // 7
@@ -36,10 +45,16 @@ def synthetic_runs(now: datetime, *, days: int = 7, per_day: int = 144, tz: obje
                 "invalid_format": [f"vr-b-{rng.choice('abcdef')}Z{j}-t-0213" for j in range(3)],
                 "unknown_domain": [f"mta_0213-{rng.choice(['xyz', 'qqq', 'nwd'])}-e{j}" for j in range(2)],
             }
-            record.days = [DayResult(report_date=day.isoformat(), fetched_rows=sent, sent_records=sent,
-                                     matched_records=sent - unmatched if status != "failed" else None,
-                                     unmatched_records=unmatched if status != "failed" else None,
-                                     le_success=None if status == "failed" else status == "success")]
+            record.days = [
+                DayResult(
+                    report_date=day.isoformat(),
+                    fetched_rows=sent,
+                    sent_records=sent,
+                    matched_records=sent - unmatched if status != "failed" else None,
+                    unmatched_records=unmatched if status != "failed" else None,
+                    le_success=None if status == "failed" else status == "success",
+                )
+            ]
             if status in ERRORS:
                 record.error = ERRORS[status].format(day=day.isoformat())
         else:

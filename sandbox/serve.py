@@ -122,16 +122,20 @@ def index(app_module: ModuleType) -> tuple[list[Route], dict[str, Callable[..., 
         if trigger["type"] != "httpTrigger":
             others[trigger["type"]] = user
             continue
-        outputs = {b["name"]: b["queueName"] for b in bindings if b["type"] == "queue" and b["direction"].lower() == "out"}
-        routes.append(Route(
-            name=function.get_function_name(),
-            pattern=route_pattern(trigger.get("route") or function.get_function_name()),
-            methods={m.upper() for m in trigger.get("methods") or ["GET", "POST"]},
-            protected=str(trigger.get("authLevel", "function")).lower() in ("function", "admin"),
-            call=user,
-            trigger_arg=trigger["name"],
-            outputs=outputs,
-        ))
+        outputs = {
+            b["name"]: b["queueName"] for b in bindings if b["type"] == "queue" and b["direction"].lower() == "out"
+        }
+        routes.append(
+            Route(
+                name=function.get_function_name(),
+                pattern=route_pattern(trigger.get("route") or function.get_function_name()),
+                methods={m.upper() for m in trigger.get("methods") or ["GET", "POST"]},
+                protected=str(trigger.get("authLevel", "function")).lower() in ("function", "admin"),
+                call=user,
+                trigger_arg=trigger["name"],
+                outputs=outputs,
+            )
+        )
     return routes, others
 
 
@@ -141,8 +145,15 @@ def index(app_module: ModuleType) -> tuple[list[Route], dict[str, Callable[..., 
 class Host:
     """What the sandbox runs: routes, the key, the queue, the timer; and how to stop it all."""
 
-    def __init__(self, routes: list[Route], timer: Callable[..., Any] | None, worker: Callable[..., Any] | None,
-                 key: str, connection_string: str, schedule: str) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        timer: Callable[..., Any] | None,
+        worker: Callable[..., Any] | None,
+        key: str,
+        connection_string: str,
+        schedule: str,
+    ) -> None:
         from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
         self.routes = routes
@@ -153,19 +164,25 @@ class Host:
         self.stopping = threading.Event()
         # Base64 both ways, as the host writes and reads queue messages by default.
         self.queue = QueueClient.from_connection_string(
-            connection_string, RUNS_QUEUE,
-            message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy(),
+            connection_string,
+            RUNS_QUEUE,
+            message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy(),
         )
         self.poison = QueueClient.from_connection_string(
-            connection_string, POISON_QUEUE, message_encode_policy=TextBase64EncodePolicy(),
+            connection_string,
+            POISON_QUEUE,
+            message_encode_policy=TextBase64EncodePolicy(),
         )
         for queue in (self.queue, self.poison):
             try:
                 queue.create_queue()
-            except Exception:  # noqa: BLE001 - it exists already
+            except Exception:
                 pass
 
-    def answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def answer(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(target)
         path = split.path.strip("/")
         params = dict(parse_qsl(split.query, keep_blank_values=True))
@@ -176,11 +193,17 @@ class Host:
             if route.protected and not self._key_ok(params.get("code") or headers.get("x-functions-key", "")):
                 return 401, {}, b""
             route_params = {k: v for k, v in match.groupdict().items() if v}
-            request = func.HttpRequest(method, f"http://{headers.get('host', HOST)}{target}", headers=headers,
-                                       params=params, route_params=route_params, body=body)
+            request = func.HttpRequest(
+                method,
+                f"http://{headers.get('host', HOST)}{target}",
+                headers=headers,
+                params=params,
+                route_params=route_params,
+                body=body,
+            )
             outputs = {name: Out() for name in route.outputs}
             response = route.call(**{route.trigger_arg: request}, **outputs, context=Context(route.name))
-            for name, out in outputs.items():
+            for out in outputs.values():
                 self._enqueue(out.get())
             return _response(response)
         return 404, {}, b""
@@ -201,7 +224,7 @@ class Host:
         while not self.stopping.is_set():
             try:
                 messages = list(self.queue.receive_messages(max_messages=1, visibility_timeout=600))
-            except Exception as exc:  # noqa: BLE001 - storage going away while stopping
+            except Exception as exc:
                 if not self.stopping.is_set():
                     say(f"queue: could not read {RUNS_QUEUE} ({type(exc).__name__})")
                 self.stopping.wait(QUEUE_POLL_S)
@@ -210,18 +233,24 @@ class Host:
                 self.stopping.wait(QUEUE_POLL_S)
                 continue
             message = messages[0]
-            delivered = QueueMessage(id=message.id, body=message.content, dequeue_count=message.dequeue_count,
-                                     pop_receipt=message.pop_receipt)
+            delivered = QueueMessage(
+                id=message.id,
+                body=message.content,
+                dequeue_count=message.dequeue_count,
+                pop_receipt=message.pop_receipt,
+            )
             run_id = _run_id(message.content)
             try:
                 assert self.worker is not None
                 self.worker(message=delivered, context=Context("sync_worker"))
-            except Exception as exc:  # noqa: BLE001 - the host logs it and delivers the message again
+            except Exception as exc:
                 if message.dequeue_count >= MAX_DEQUEUE_COUNT:
                     self.poison.send_message(message.content)
                     self.queue.delete_message(message)
-                    say(f"queue: run {run_id} failed {message.dequeue_count} deliveries ({type(exc).__name__}); "
-                        f"moved to {POISON_QUEUE}")
+                    say(
+                        f"queue: run {run_id} failed {message.dequeue_count} deliveries ({type(exc).__name__}); "
+                        f"moved to {POISON_QUEUE}"
+                    )
                 else:
                     self.queue.update_message(message, visibility_timeout=RETRY_VISIBILITY_S)
                     say(f"queue: run {run_id} raised {type(exc).__name__}; delivered again in {RETRY_VISIBILITY_S} s")
@@ -238,13 +267,16 @@ class Host:
         due = utcnow() if first_now else next_occurrence(self.schedule, utcnow())
         while not self.stopping.wait(max(0.0, (due - utcnow()).total_seconds())):
             following = next_occurrence(self.schedule, utcnow())
-            status = {"Last": last.isoformat() if last else None, "Next": following.isoformat(),
-                      "LastUpdated": utcnow().isoformat()}
+            status = {
+                "Last": last.isoformat() if last else None,
+                "Next": following.isoformat(),
+                "LastUpdated": utcnow().isoformat(),
+            }
             try:
                 assert self.timer is not None
                 self.timer(timer=TimerRequest(past_due=False, schedule_status=status), context=Context("sync_timer"))
                 say_run("timer run", None)
-            except Exception as exc:  # noqa: BLE001 - the host logs a failed invocation and keeps the schedule
+            except Exception as exc:
                 say(f"timer: the invocation raised {type(exc).__name__}: {exc}")
             last, due = utcnow(), following
 
@@ -253,7 +285,9 @@ def _response(response: func.HttpResponse) -> tuple[int, dict[str, str], bytes]:
     headers = {k: v for k, v in response.headers.items()}
     if not any(k.lower() == "content-type" for k in headers):
         mimetype = response.mimetype or "text/plain"
-        headers["Content-Type"] = f"{mimetype}; charset={response.charset}" if mimetype.startswith("text/") else mimetype
+        headers["Content-Type"] = (
+            f"{mimetype}; charset={response.charset}" if mimetype.startswith("text/") else mimetype
+        )
     return response.status_code, headers, response.get_body()
 
 
@@ -285,10 +319,12 @@ def say_run(what: str, run_id: str | None) -> None:
             record = store.load_run(last.run_id)
         if record is None:
             return
-        say(f"{what} {record.run_id}: {record.status}, {record.sent_records:,} sent "
+        say(
+            f"{what} {record.run_id}: {record.status}, {record.sent_records:,} sent "
             f"({record.matched_records:,} matched, {record.unmatched_records:,} unmatched)"
-            + (f": {record.error}" if record.error else ""))
-    except Exception as exc:  # noqa: BLE001 - a line on the screen is not worth a crash
+            + (f": {record.error}" if record.error else "")
+        )
+    except Exception as exc:
         say(f"{what}: finished (state not readable: {type(exc).__name__})")
 
 
@@ -303,7 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
             status, out_headers, payload = self.server.host.answer(self.command, self.path, headers, body)
-        except Exception as exc:  # noqa: BLE001 - the host answers 500 when a function raises
+        except Exception as exc:
             status, out_headers, payload = 500, {"Content-Type": "text/plain; charset=utf-8"}, b"the function raised\n"
             say(f"{self.command} {urlsplit(self.path).path}: {type(exc).__name__}: {exc}")
         self.send_response(status)
@@ -318,7 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - replaced by the line in _serve
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -337,29 +373,44 @@ def serve(args: argparse.Namespace) -> int:
     try:
         server = _Server(args.port)  # bound first: a port in use is said before anything starts
     except OSError as exc:
-        print(f"Cannot listen on {HOST}:{args.port}: {exc.strerror}; pick another with --port N (0: any free port)",
-              file=sys.stderr)
+        print(
+            f"Cannot listen on {HOST}:{args.port}: {exc.strerror}; pick another with --port N (0: any free port)",
+            file=sys.stderr,
+        )
         return 2
     port = server.server_address[1]
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as Ctrl-C does
     try:
-        with tempfile.TemporaryDirectory(prefix="leadpier-sandbox-") as workdir, \
-                world(Path(workdir), sources=args.sources, dry_run=args.dry_run) as here:
+        with (
+            tempfile.TemporaryDirectory(prefix="leadpier-sandbox-") as workdir,
+            world(Path(workdir), sources=args.sources, dry_run=args.dry_run) as here,
+        ):
             os.environ["SYNC_SCHEDULE"] = args.schedule
             routes, others = index(load_app())
             key = secrets.token_urlsafe(24)
-            host = Host(routes, others.get("timerTrigger"), others.get("queueTrigger"), key,
-                        here.azurite.connection_string, args.schedule)
+            host = Host(
+                routes,
+                others.get("timerTrigger"),
+                others.get("queueTrigger"),
+                key,
+                here.azurite.connection_string,
+                args.schedule,
+            )
             server.host = host
-            threads = [threading.Thread(target=host.run_timer, name="timer", daemon=True),
-                       threading.Thread(target=host.work_queue, name="queue", daemon=True)]
+            threads = [
+                threading.Thread(target=host.run_timer, name="timer", daemon=True),
+                threading.Thread(target=host.work_queue, name="queue", daemon=True),
+            ]
             print(banner(here, port, key, args.schedule, workdir), flush=True)
             for thread in threads:
                 thread.start()
             try:
                 server.serve_forever(poll_interval=0.2)
             except KeyboardInterrupt:
-                print("\nStopping: the HTTP server, the timer, the queue worker, the stand-ins and Azurite ...", flush=True)
+                print(
+                    "\nStopping: the HTTP server, the timer, the queue worker, the stand-ins and Azurite ...",
+                    flush=True,
+                )
             finally:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -404,4 +455,3 @@ The CLI against the same state, from another terminal in this folder:
 
 Ctrl-C stops everything.
 """
-

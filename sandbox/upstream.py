@@ -183,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.owner._untrack(self.connection)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature is inherited
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _dispatch(self) -> None:
@@ -526,9 +526,7 @@ class FakeLeadPier(LoopbackServer):
 
     def _statistics(self, request: InboundRequest) -> Reply:
         if not self._token_is_valid(request.headers.get("authorization", "")):
-            return Reply.json(
-                401, {"errorCode": "UNAUTHORIZED", "message": "Invalid or expired token", "data": None}
-            )
+            return Reply.json(401, {"errorCode": "UNAUTHORIZED", "message": "Invalid or expired token", "data": None})
         body = request.json
         problem = _stats_body_problem(body)
         if problem:
@@ -578,9 +576,7 @@ class FakeLE(LoopbackServer):
     ) -> None:
         super().__init__(latency_s=latency_s)
         self.api_key = api_key
-        self.known_domains = {
-            code.lower() for code in (KNOWN_DOMAINS if known_domains is None else known_domains)
-        }
+        self.known_domains = {code.lower() for code in (KNOWN_DOMAINS if known_domains is None else known_domains)}
         # When set, every accepted PUT gets this answer instead of the computed one.
         self.respond = respond
         self.puts: list[dict[str, Any]] = []

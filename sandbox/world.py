@@ -44,8 +44,11 @@ def world(workdir: Path, *, sources: int, dry_run: bool = False) -> Iterator[Wor
     and local.settings.json's); everything stopped on the way out, whatever happens."""
     today = local_today()
     rows = {d.isoformat(): generate_rows(sources, d, seed=i) for i, d in enumerate((today - timedelta(days=1), today))}
-    with Azurite(workdir) as azurite, FakeLeadPier(rows, username=USERNAME, password=PASSWORD) as leadpier, \
-            FakeLE() as le:
+    with (
+        Azurite(workdir) as azurite,
+        FakeLeadPier(rows, username=USERNAME, password=PASSWORD) as leadpier,
+        FakeLE() as le,
+    ):
         settings = {
             "AzureWebJobsStorage": azurite.connection_string,
             "SYNC_STATE_CONTAINER": CONTAINER,

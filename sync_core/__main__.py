@@ -111,8 +111,7 @@ def _logs(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=LINE_FORMAT,
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format=LINE_FORMAT, stream=sys.stderr)
     try:
         if args.command == "sync":
             return _sync(args, parser)

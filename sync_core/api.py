@@ -84,10 +84,16 @@ def logs(params: Mapping[str, str]) -> ApiResponse:
     # The tail comes from ranged reads at the blob's end; the total from the count each run adds to job_stats.json.
     log_file, shown = store.read_log_tail(day, query.lines)
     if log_file is None:
-        return ApiResponse.json(200, LogTail(
-            log_file=log_blob_name(day), total_lines=0, showing=0, logs=[],
-            message=f"No log for {day.isoformat()} yet: no run has finished that day (in {settings.timezone_name})",
-        ))
+        return ApiResponse.json(
+            200,
+            LogTail(
+                log_file=log_blob_name(day),
+                total_lines=0,
+                showing=0,
+                logs=[],
+                message=f"No log for {day.isoformat()} yet: no run has finished that day (in {settings.timezone_name})",
+            ),
+        )
     total = store.load_job_stats()[0].log_lines.get(f"{day:%Y%m%d}")
     if total is None or total < len(shown):  # a day older than the counts kept: count it the long way
         total = (store.read_log(day) or b"").count(b"\n")
@@ -114,18 +120,29 @@ def trigger(body: bytes) -> ApiResponse:
     settings, store = here.settings, here.route_store
     days = _asked_days(request, today=utcnow().astimezone(settings.timezone).date(), zone_name=settings.timezone_name)
     if not days and store.lock_is_held():
-        return ApiResponse.json(409, AlreadyRunning(
-            status="already_running", message="A sync run is already in progress; try again when it finishes (GET /status shows it)",
-        ))
+        return ApiResponse.json(
+            409,
+            AlreadyRunning(
+                status="already_running",
+                message="A sync run is already in progress; try again when it finishes (GET /status shows it)",
+            ),
+        )
     plan = plan_runs(days, request.dry_run, settings.dry_run)
     for record in plan.records:
         store.save_run(record)
     accepted = TriggerAccepted(
-        status="triggered", message=plan.message, run_id=plan.run_id,
-        report_dates=[d.isoformat() for d in days], child_run_ids=plan.child_run_ids,
+        status="triggered",
+        message=plan.message,
+        run_id=plan.run_id,
+        report_dates=[d.isoformat() for d in days],
+        child_run_ids=plan.child_run_ids,
     )
-    log.info("Trigger accepted: run %s queued%s", plan.run_id, f" for {len(days)} day(s)" if days else "",
-             extra={"run_id": plan.run_id})
+    log.info(
+        "Trigger accepted: run %s queued%s",
+        plan.run_id,
+        f" for {len(days)} day(s)" if days else "",
+        extra={"run_id": plan.run_id},
+    )
     return ApiResponse.json(202, accepted, queue_messages=[m.model_dump_json() for m in plan.messages])
 
 
@@ -139,7 +156,9 @@ def _trigger_body(body: bytes) -> TriggerBody:
             'the body is not JSON; send no body, {"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
         ) from None
     if not isinstance(document, dict):
-        raise bad_request('the body must be a JSON object: {"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}')
+        raise bad_request(
+            'the body must be a JSON object: {"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
+        )
     result: TriggerBody = parse(TriggerBody, document)
     return result
 
@@ -153,7 +172,7 @@ def _asked_days(request: TriggerBody, *, today: date, zone_name: str) -> list[da
         try:
             days = day_range(request.first, request.last)
         except ValueError as exc:
-            raise bad_request(f"{exc} (send {{\"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"}})") from None
+            raise bad_request(f'{exc} (send {{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}})') from None
     try:
         refuse_future(days, today, zone_name)
     except ValueError as exc:

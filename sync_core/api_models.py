@@ -72,7 +72,9 @@ class LogsQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore", json_schema_extra=_plain_fields)
 
-    lines: int = Field(50, ge=1, le=MAX_LOG_LINES, description=f"how many of the last lines, a whole number from 1 to {MAX_LOG_LINES}")
+    lines: int = Field(
+        50, ge=1, le=MAX_LOG_LINES, description=f"how many of the last lines, a whole number from 1 to {MAX_LOG_LINES}"
+    )
     date: OptionalDay = Field(None, description="the day, YYYY-MM-DD (default: today in SYNC_TIMEZONE)")
 
 
@@ -87,7 +89,12 @@ class RunsQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    limit: int = Field(20, ge=1, le=MAX_RUNS_LIMIT, description=f"how many runs, newest first, a whole number from 1 to {MAX_RUNS_LIMIT}")
+    limit: int = Field(
+        20,
+        ge=1,
+        le=MAX_RUNS_LIMIT,
+        description=f"how many runs, newest first, a whole number from 1 to {MAX_RUNS_LIMIT}",
+    )
 
 
 class TriggerBody(BaseModel):
@@ -99,7 +106,9 @@ class TriggerBody(BaseModel):
     day: OptionalDay = Field(None, alias="date", description="sync this one day, YYYY-MM-DD")
     first: OptionalDay = Field(None, alias="from", description="first day of a range, YYYY-MM-DD (31 days at most)")
     last: OptionalDay = Field(None, alias="to", description="last day of the range, YYYY-MM-DD")
-    dry_run: OptionalBool = Field(None, description="fetch, transform and record, but send nothing to LE (default: SYNC_DRY_RUN)")
+    dry_run: OptionalBool = Field(
+        None, description="fetch, transform and record, but send nothing to LE (default: SYNC_DRY_RUN)"
+    )
 
     @model_validator(mode="after")
     def _one_shape(self) -> TriggerBody:
@@ -163,8 +172,12 @@ class TriggerAccepted(BaseModel):
     status: Literal["triggered"]
     message: str
     run_id: str
-    report_dates: list[str] = Field(default_factory=list, description="the days asked for; empty: today (and yesterday until final)")
-    child_run_ids: list[str] = Field(default_factory=list, description="a range: one run per day, each its own queue message")
+    report_dates: list[str] = Field(
+        default_factory=list, description="the days asked for; empty: today (and yesterday until final)"
+    )
+    child_run_ids: list[str] = Field(
+        default_factory=list, description="a range: one run per day, each its own queue message"
+    )
 
 
 class AlreadyRunning(BaseModel):

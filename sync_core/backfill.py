@@ -32,19 +32,26 @@ def plan_runs(days: list[date], dry_run: bool | None, default_dry_run: bool, now
     recorded_dry_run = default_dry_run if dry_run is None else dry_run
 
     def queued(rid: str, dates: list[date], **extra: Any) -> RunRecord:
-        return RunRecord(run_id=rid, trigger="manual", status="queued", queued_at=now,
-                         report_dates=[d.isoformat() for d in dates], dry_run=recorded_dry_run, **extra)
+        return RunRecord(
+            run_id=rid,
+            trigger="manual",
+            status="queued",
+            queued_at=now,
+            report_dates=[d.isoformat() for d in dates],
+            dry_run=recorded_dry_run,
+            **extra,
+        )
 
     if len(days) <= 1:
         message = RunMessage(run_id=run_id, dates=days or None, dry_run=dry_run, queued_at=now)
         what = f"for {days[0].isoformat()}" if days else "for today"
         return RunPlan(run_id, f"Sync run {what} queued", [queued(run_id, days)], [message])
     children = [f"{run_id}.{i:02d}" for i in range(1, len(days) + 1)]
-    records = [queued(cid, [day], parent_run_id=run_id) for cid, day in zip(children, days)]
+    records = [queued(cid, [day], parent_run_id=run_id) for cid, day in zip(children, days, strict=True)]
     records.append(queued(run_id, days, child_run_ids=children))
     messages = [
         RunMessage(run_id=cid, dates=[day], dry_run=dry_run, parent_run_id=run_id, queued_at=now)
-        for cid, day in zip(children, days)
+        for cid, day in zip(children, days, strict=True)
     ]
     text = f"Backfill of {len(days)} days ({days[0].isoformat()} to {days[-1].isoformat()}) queued, one run per day"
     return RunPlan(run_id, text, records, messages, children)
@@ -113,4 +120,6 @@ def _first_trouble(found: list[RunRecord], days: int) -> str | None:
     if not troubled:
         return None
     first = troubled[0]
-    return f"{len(troubled)} of {days} days did not succeed; first: {first.report_dates[:1]} {first.status}: {first.error}"
+    return (
+        f"{len(troubled)} of {days} days did not succeed; first: {first.report_dates[:1]} {first.status}: {first.error}"
+    )

@@ -6,18 +6,18 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from . import SERVICE_NAME, __version__
-from .responses import ApiResponse
 from .errors import SettingsError, StorageError
 from .health import HealthDocument, health_document
 from .records import FINAL_STATUSES, RunRecord, utcnow
+from .responses import ApiResponse
 from .schedule import DEFAULT_SCHEDULE
 from .services import services
 from .settings import read_environment
@@ -64,7 +64,7 @@ class RunCache:
         with self._lock:
             wanted = [rid for rid in run_ids if rid not in self._records or not _settled(self._records[rid])]
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-read") as pool:
-            fresh = list(zip(wanted, pool.map(store.load_run, wanted)))
+            fresh = list(zip(wanted, pool.map(store.load_run, wanted), strict=True))
         with self._lock:
             self.reads += len(wanted)
             for rid, record in fresh:
@@ -90,7 +90,7 @@ _cache = RunCache()
 
 def _when(record: RunRecord) -> datetime:
     """Where a run sits in time: its start, or when it was queued."""
-    return record.started_at or record.queued_at or record.finished_at or datetime.min.replace(tzinfo=timezone.utc)
+    return record.started_at or record.queued_at or record.finished_at or datetime.min.replace(tzinfo=UTC)
 
 
 # -- what the page shows -------------------------------------------------------------------------------
@@ -135,8 +135,12 @@ def collect(
     key = params.get("code") or None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-health") as pool:
         health_future = pool.submit(
-            health_document, host_schedule=host_schedule, host_run_on_startup=host_run_on_startup,
-            host_problems=host_problems, environ=env, now=now,
+            health_document,
+            host_schedule=host_schedule,
+            host_run_on_startup=host_run_on_startup,
+            host_problems=host_problems,
+            environ=env,
+            now=now,
         )
         try:
             here = services(environ)
@@ -146,7 +150,7 @@ def collect(
             view = DashboardView(now, settings.timezone, settings.timezone_name, None, status, runs, key)
         except (SettingsError, StorageError) as exc:
             log.error("/dashboard could not read the state: %s", exc)
-            view = DashboardView(now, timezone.utc, "UTC", None, None, [], key, problem=str(exc))
+            view = DashboardView(now, UTC, "UTC", None, None, [], key, problem=str(exc))
         view.health = health_future.result()
     return view
 
@@ -185,8 +189,14 @@ def unmatched_codes(runs: list[RunRecord]) -> list[tuple[str, str, int]]:
 
 # -- rendering ----------------------------------------------------------------------------------------------
 
-STATUS_WORDS = {"success": "success", "warning": "warning", "failed": "failed", "skipped": "skipped",
-                "queued": "queued", "running": "running"}
+STATUS_WORDS = {
+    "success": "success",
+    "warning": "warning",
+    "failed": "failed",
+    "skipped": "skipped",
+    "queued": "queued",
+    "running": "running",
+}
 REASONS = {"invalid_format": "invalid format", "unknown_domain": "unknown domain"}
 
 
@@ -243,8 +253,15 @@ def render(view: DashboardView) -> str:
     if view.problem:
         sections.append(f'<section class="card problem"><h2>State unavailable</h2><p>{_e(view.problem)}</p></section>')
     else:
-        sections += [_at_a_glance(view), _chart(view), '<div class="columns">', _days(view), _codes(view),
-                     "</div>", _problems(view)]
+        sections += [
+            _at_a_glance(view),
+            _chart(view),
+            '<div class="columns">',
+            _days(view),
+            _codes(view),
+            "</div>",
+            _problems(view),
+        ]
     sections.append(_footer(view))
     body = "\n".join(sections)
     return f"""<!doctype html>
@@ -268,8 +285,10 @@ def render(view: DashboardView) -> str:
 """
 
 
-ICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' "
-        "height='16' rx='3' fill='%232563eb'/%3E%3Cpath d='M3 11h2V7H3zm4 0h2V4H7zm4 0h2V8h-2z' fill='white'/%3E%3C/svg%3E")
+ICON = (
+    "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' "
+    "height='16' rx='3' fill='%232563eb'/%3E%3Cpath d='M3 11h2V7H3zm4 0h2V4H7zm4 0h2V8h-2z' fill='white'/%3E%3C/svg%3E"
+)
 
 
 def _header(view: DashboardView) -> str:
@@ -292,8 +311,10 @@ def _at_a_glance(view: DashboardView) -> str:
     last = status.last_execution
     tiles = []
     if last is None:
-        tiles.append('<div class="tile" id="last-run"><h3>Last run</h3><p class="big">none yet</p>'
-                     '<p class="muted">The first run fills this page.</p></div>')
+        tiles.append(
+            '<div class="tile" id="last-run"><h3>Last run</h3><p class="big">none yet</p>'
+            '<p class="muted">The first run fills this page.</p></div>'
+        )
     else:
         finished = _parse_shown(last.timestamp, view.tz)
         ago = f'<p class="muted">{_e(_ago(view.now - finished))}</p>' if finished else ""
@@ -348,8 +369,9 @@ def _chart(view: DashboardView) -> str:
             height = max(run.sent_records / top * (CHART_H - 8), 4.0)
             if run.status == "failed":
                 height = max(height, 28.0)
-        title = (f"{_local(_when(run), view.tz)} · {run.status} · {run.sent_records:,} sent"
-                 + (f" · {run.error}" if run.error else ""))
+        title = f"{_local(_when(run), view.tz)} · {run.status} · {run.sent_records:,} sent" + (
+            f" · {run.error}" if run.error else ""
+        )
         marks.append(
             f'<a href="{_link(view, "/runs/" + quote(run.run_id, safe=""))}">'
             f'<rect class="run s-{_e(run.status)}" data-run-id="{_e(run.run_id)}" data-status="{_e(run.status)}" '
@@ -370,7 +392,8 @@ def _chart(view: DashboardView) -> str:
     empty = "" if runs else '<p class="empty">No runs in the last 7 days yet.</p>'
     legend = " ".join(
         f'<span class="key"><i class="swatch s-{s}"></i>{s} {counts.get(s, 0):,}</span>'
-        for s in ("success", "warning", "failed", "skipped") if counts.get(s) or s != "skipped" or runs
+        for s in ("success", "warning", "failed", "skipped")
+        if counts.get(s) or s != "skipped" or runs
     )
     return f"""<section class="card">
   <div class="card-head"><h2>Runs, last 7 days</h2><p class="legend">{legend}</p></div>
@@ -398,9 +421,13 @@ def _days(view: DashboardView) -> str:
   <td class="num">{_n(day.matched_records)}</td><td class="num">{_n(day.unmatched_records)}</td>
   <td class="share"><span class="bar"><i style="width:{share * 100:.1f}%"></i></span></td>
   <td class="num">{day.runs:,}</td></tr>""")
-    table = (f"""<div class="table-wrap"><table><thead><tr><th>Report day</th><th class="num">Sent</th><th class="num">Matched</th>
+    table = (
+        f"""<div class="table-wrap"><table><thead><tr><th>Report day</th><th class="num">Sent</th><th class="num">Matched</th>
   <th class="num">Unmatched</th><th class="share">Matched share</th><th class="num">Runs</th></tr></thead>
-  <tbody>{"".join(rows)}</tbody></table></div>""" if rows else '<p class="empty">No report day sent yet.</p>')
+  <tbody>{"".join(rows)}</tbody></table></div>"""
+        if rows
+        else '<p class="empty">No report day sent yet.</p>'
+    )
     return f"""<section class="card" id="report-days"><h2>Records per report day</h2>
   <p class="muted">What LE holds: the latest send of each day it answered.</p>{table}</section>"""
 
@@ -411,8 +438,12 @@ def _codes(view: DashboardView) -> str:
         f'<tr><td><code>{_e(code)}</code></td><td>{_e(REASONS.get(reason, reason))}</td><td class="num">{count:,}</td></tr>'
         for code, reason, count in codes
     )
-    table = (f"""<div class="table-wrap"><table><thead><tr><th>Campaign code</th><th>Why</th><th class="num">Runs</th></tr></thead>
-  <tbody>{rows}</tbody></table></div>""" if rows else '<p class="empty">No unmatched codes in the last 7 days.</p>')
+    table = (
+        f"""<div class="table-wrap"><table><thead><tr><th>Campaign code</th><th>Why</th><th class="num">Runs</th></tr></thead>
+  <tbody>{rows}</tbody></table></div>"""
+        if rows
+        else '<p class="empty">No unmatched codes in the last 7 days.</p>'
+    )
     return f"""<section class="card" id="unmatched"><h2>Unmatched codes</h2>
   <p class="muted">Most frequent in the last 7 days, by the runs that reported them (each run keeps up to 20 per reason).</p>
   {table}</section>"""
@@ -426,7 +457,11 @@ def _problems(view: DashboardView) -> str:
   <p class="error">{_e(r.error or "no error recorded")}</p></li>"""
         for r in troubled
     )
-    body = f'<ul class="problems">{items}</ul>' if items else '<p class="empty">No failed or warning runs in the last 7 days.</p>'
+    body = (
+        f'<ul class="problems">{items}</ul>'
+        if items
+        else '<p class="empty">No failed or warning runs in the last 7 days.</p>'
+    )
     return f'<section class="card" id="problems"><h2>Latest failed and warning runs</h2>{body}</section>'
 
 

@@ -104,8 +104,13 @@ def health(
     now: datetime | None = None,
 ) -> ApiResponse:
     """200 healthy or degraded, 503 unhealthy with the reason; `host_*`: what function_app.py gave the host at load."""
-    document = health_document(host_schedule=host_schedule, host_run_on_startup=host_run_on_startup,
-                               host_problems=host_problems, environ=environ, now=now)
+    document = health_document(
+        host_schedule=host_schedule,
+        host_run_on_startup=host_run_on_startup,
+        host_problems=host_problems,
+        environ=environ,
+        now=now,
+    )
     if document.status == "unhealthy":
         log.warning("/health: unhealthy: %s", document.reason)
     return ApiResponse.json(503 if document.status == "unhealthy" else 200, document)
@@ -166,8 +171,12 @@ def health_document(
         version=__version__,
         reason=reason,
         checks=HealthChecks(
-            settings=settings_check, storage=storage, last_success=last_success,
-            poison_queue=poison_check, timer=timer, catch_up=catch_up,
+            settings=settings_check,
+            storage=storage,
+            last_success=last_success,
+            poison_queue=poison_check,
+            timer=timer,
+            catch_up=catch_up,
         ),
     )
 
@@ -199,23 +208,33 @@ def _bounded_checks(
                 stats = stats_future.result(timeout=max(0.1, end - time.monotonic()))
                 storage = StorageCheck(status="ok", detail="the state container answered", target=target.describe())
             except TimeoutError:
-                storage = StorageCheck(status="error", detail=f"storage did not answer within {CHECKS_DEADLINE_S} s",
-                                       target=target.describe())
+                storage = StorageCheck(
+                    status="error",
+                    detail=f"storage did not answer within {CHECKS_DEADLINE_S} s",
+                    target=target.describe(),
+                )
             except SyncError as exc:
                 storage = StorageCheck(status="error", detail=str(exc), target=target.describe())
-            except Exception as exc:  # noqa: BLE001 - e.g. a credential that cannot get a token
-                storage = StorageCheck(status="error", detail=f"storage unreachable: {type(exc).__name__}",
-                                       target=target.describe())
+            except Exception as exc:
+                storage = StorageCheck(
+                    status="error", detail=f"storage unreachable: {type(exc).__name__}", target=target.describe()
+                )
         try:
             count = poison_future.result(timeout=max(0.1, end - time.monotonic()))
             poison = PoisonQueueCheck(
-                status="warning" if count else "ok", messages=count,
-                detail=(f"{count} queued run(s) failed every delivery; inspect and clear {POISON_QUEUE}"
-                        if count else "no abandoned runs"),
+                status="warning" if count else "ok",
+                messages=count,
+                detail=(
+                    f"{count} queued run(s) failed every delivery; inspect and clear {POISON_QUEUE}"
+                    if count
+                    else "no abandoned runs"
+                ),
             )
         except TimeoutError:
-            poison = PoisonQueueCheck(status="error", detail=f"the queue service did not answer within {CHECKS_DEADLINE_S} s")
-        except Exception as exc:  # noqa: BLE001 - reported, never raised
+            poison = PoisonQueueCheck(
+                status="error", detail=f"the queue service did not answer within {CHECKS_DEADLINE_S} s"
+            )
+        except Exception as exc:
             poison = PoisonQueueCheck(status="error", detail=f"the poison queue could not be read: {_short(exc)}")
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a hung request must not hold the answer back
@@ -271,9 +290,15 @@ def _staleness(
         return LastSuccessCheck(status="skipped", detail="the timer is disabled; no runs are expected", **base)
     if finished is not None:
         if now - finished > limit:
-            return LastSuccessCheck(status="warning", detail=f"the last successful run finished {_ago(now - finished)} ago, "
-                                    f"more than {STALE_AFTER_INTERVALS} schedule intervals", **base)
-        return LastSuccessCheck(status="ok", detail=f"the last successful run finished {_ago(now - finished)} ago", **base)
+            return LastSuccessCheck(
+                status="warning",
+                detail=f"the last successful run finished {_ago(now - finished)} ago, "
+                f"more than {STALE_AFTER_INTERVALS} schedule intervals",
+                **base,
+            )
+        return LastSuccessCheck(
+            status="ok", detail=f"the last successful run finished {_ago(now - finished)} ago", **base
+        )
     # None yet: count from the earliest sign of life (this instance's start, or a run already recorded).
     since = min([PROCESS_STARTED, *([stats.last_execution.timestamp] if stats.last_execution else [])])
     if now - since > limit:
@@ -288,22 +313,34 @@ def _catch_up(stats: JobStats | None, settings: Settings | None, env: Mapping[st
     if stats is None:
         return CatchUpCheck(status="skipped", detail="unknown: storage could not be read")
     view = catch_up_view(stats, _zone(settings, env), settings.catchup_days if settings else 7, now)
-    fields = {"oldest_unfinalized_day": view.oldest_unfinalized_day, "pending_days": view.pending_days,
-              "beyond_window": view.beyond_window, "backfill": view.backfill}
+    fields = {
+        "oldest_unfinalized_day": view.oldest_unfinalized_day,
+        "pending_days": view.pending_days,
+        "beyond_window": view.beyond_window,
+        "backfill": view.backfill,
+    }
     if view.beyond_window:
         return CatchUpCheck(
             status="warning",
             detail=f"{len(view.beyond_window)} day(s) from {view.beyond_window[0]} are older than the catch-up window "
-                   f"and not finalized; start the backfill: {'; '.join(view.backfill)}",
+            f"and not finalized; start the backfill: {'; '.join(view.backfill)}",
             **fields,
         )
     yesterday = (now.astimezone(_zone(settings, env)).date() - timedelta(days=1)).isoformat()
     behind = [d for d in view.pending_days if d < yesterday]
     if behind:
-        return CatchUpCheck(status="warning", detail=f"catching up {len(behind)} missed day(s) from {behind[0]}; "
-                            "the next runs sync them", **fields)
-    return CatchUpCheck(status="ok", detail="every past day is finalized" if not view.pending_days
-                        else "yesterday is synced until its final figures are in LE", **fields)
+        return CatchUpCheck(
+            status="warning",
+            detail=f"catching up {len(behind)} missed day(s) from {behind[0]}; the next runs sync them",
+            **fields,
+        )
+    return CatchUpCheck(
+        status="ok",
+        detail="every past day is finalized"
+        if not view.pending_days
+        else "yesterday is synced until its final figures are in LE",
+        **fields,
+    )
 
 
 def _ago(delta: timedelta) -> str:

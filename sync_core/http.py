@@ -171,7 +171,9 @@ class Caller:
         self.timeout_s = timeout_s
         self.deadline = deadline
         self.attempts = attempts
-        self._backoff = wait_exponential_jitter(multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s / 4)
+        self._backoff = wait_exponential_jitter(
+            multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s / 4
+        )
         self.calls = 0  # every HTTP request sent, retries included (for run records and the benchmark)
         self._calls_lock = threading.Lock()  # page fetches run in several threads
 
@@ -216,7 +218,10 @@ class Caller:
             exc = state.outcome.exception() if state.outcome else None
             log.warning(
                 "%s failed (%s); retry %d of %d in %.1f s",
-                what, describe_failure(exc) if exc else "?", state.attempt_number, self.attempts - 1,
+                what,
+                describe_failure(exc) if exc else "?",
+                state.attempt_number,
+                self.attempts - 1,
                 state.upcoming_sleep or 0,
             )
 

@@ -49,7 +49,11 @@ class LeClient:
         )  # fmt: skip
         log.info(
             "LE answered for %s: success=%s matched=%d unmatched=%d total_received=%d%s",
-            day.isoformat(), answer.success, answer.matched, answer.unmatched, answer.total_received,
+            day.isoformat(),
+            answer.success,
+            answer.matched,
+            answer.unmatched,
+            answer.total_received,
             f" message={answer.message!r}" if answer.message else "",
         )
         return answer

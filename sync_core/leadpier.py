@@ -90,8 +90,9 @@ class LeadPierClient:
             "periodTo": day.isoformat(),
         }
         what = f"LeadPier statistics for {day.isoformat()} (offset {offset})"
-        with telemetry.span(telemetry.PAGE_SPAN, {telemetry.REPORT_DATE: day.isoformat(),
-                                                  telemetry.PAGE_OFFSET: offset}) as page_span:
+        with telemetry.span(
+            telemetry.PAGE_SPAN, {telemetry.REPORT_DATE: day.isoformat(), telemetry.PAGE_OFFSET: offset}
+        ) as page_span:
             try:
                 page = self._fetch_page(body, what)
             except Exception as exc:
@@ -161,4 +162,3 @@ class LeadPierClient:
             # The day's figures moved between pages; the next run (10 minutes on) reads them again.
             log.warning("LeadPier reported %d rows for %s but %d were read", count, day.isoformat(), read)
         log.info("Fetched %d rows for %s", read, day.isoformat())
-

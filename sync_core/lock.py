@@ -101,9 +101,11 @@ class RunLock:
         if self._lease is not None and not self._lost:
             try:
                 self._lease.release()
-            except Exception as exc:  # noqa: BLE001 - the lease lapses by itself within 30 s
+            except Exception as exc:
                 if not self._released_already():
-                    log.warning("Releasing the run lock failed (%s); it lapses within %d s", type(exc).__name__, LEASE_SECONDS)
+                    log.warning(
+                        "Releasing the run lock failed (%s); it lapses within %d s", type(exc).__name__, LEASE_SECONDS
+                    )
         self._lease = None
 
     def _create_blob(self) -> None:
@@ -137,14 +139,14 @@ class RunLock:
                     log.error("Lost the run lock: %s; the run stops before its next write", self._lost)
                     return
                 log.warning("Renewing the run lock failed (HTTP %s); trying again", exc.status_code)
-            except Exception as exc:  # noqa: BLE001 - storage unreachable: the lease may still hold; check() decides
+            except Exception as exc:
                 log.warning("Renewing the run lock failed (%s); trying again", type(exc).__name__)
 
     def _released_already(self) -> bool:
         """After a failed release: whether the lease is free anyway (a retried release whose first answer was lost)."""
         try:
             props = self._blob.get_blob_properties()
-        except Exception:  # noqa: BLE001 - unknown: the caller warns
+        except Exception:
             return False
         return bool(props.lease.state != "leased")
 
@@ -159,4 +161,3 @@ def lock_is_held(container: ContainerClient, blob_name: str = LOCK_BLOB) -> bool
         except ResourceNotFoundError:
             return False
     return bool(props.lease.state == "leased" and props.lease.status == "locked")
-

@@ -12,10 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
-_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-                "November", "December")
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 
 
@@ -59,14 +71,14 @@ class Schedule:
     def next_after(self, after: datetime) -> datetime | None:
         """The first firing strictly after `after`, in UTC (the host evaluates schedules in UTC); None if it never
         fires (for example the 31st of February)."""
-        start = after.astimezone(timezone.utc).replace(microsecond=0)
+        start = after.astimezone(UTC).replace(microsecond=0)
         day = start.date()
         for _ in range(_HORIZON_DAYS):
             if self._fires_on(day):
                 earliest = start.time() if day == start.date() else None
                 moment = self._first_time(earliest)
                 if moment is not None:
-                    return datetime.combine(day, moment, tzinfo=timezone.utc)
+                    return datetime.combine(day, moment, tzinfo=UTC)
             day += timedelta(days=1)
         return None
 
@@ -89,7 +101,7 @@ def parse(expression: str) -> Schedule:
     parts = expression.split()
     if len(parts) != 6:
         raise ScheduleError(f"it has {len(parts)} fields, not 6")
-    values = [sorted(_parse_field(text, field)) for text, field in zip(parts, _FIELDS)]
+    values = [sorted(_parse_field(text, field)) for text, field in zip(parts, _FIELDS, strict=True)]
     return Schedule(
         expression=" ".join(parts),
         seconds=tuple(values[0]),

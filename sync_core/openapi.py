@@ -20,8 +20,8 @@ from .api_models import (
     TriggerBody,
 )
 from .health import HealthDocument
-from .responses import ErrorBody
 from .records import RunRecord
+from .responses import ErrorBody
 from .status import StatusDocument
 
 REF = "#/components/schemas/{model}"
@@ -67,8 +67,16 @@ def _operation(
 
 def openapi_document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
-        ServiceInfo, HealthDocument, StatusDocument, RunList, RunRecord, LogTail,
-        TriggerAccepted, AlreadyRunning, ErrorBody, TriggerBody,
+        ServiceInfo,
+        HealthDocument,
+        StatusDocument,
+        RunList,
+        RunRecord,
+        LogTail,
+        TriggerAccepted,
+        AlreadyRunning,
+        ErrorBody,
+        TriggerBody,
     ]
     _, definitions = models_json_schema(
         [(m, "validation" if m is TriggerBody else "serialization") for m in models], ref_template=REF
@@ -77,60 +85,178 @@ def openapi_document() -> dict[str, Any]:
     unavailable = _json(ErrorBody, "settings are missing or invalid, or storage is unreachable")
     failed = _json(ErrorBody, "unexpected failure, with the invocation id to look up")
     paths = {
-        "/": {"get": _operation("service_info", "Service, version, status and endpoints",
-                                {"200": _json(ServiceInfo, "the service")}, protected=False)},
-        "/health": {"get": _operation("health", "Liveness and readiness", {
-            "200": _json(HealthDocument, "healthy or degraded"),
-            "503": _json(HealthDocument, "unhealthy, with the reason"),
-        }, protected=False)},
-        "/status": {"get": _operation("status", "Scheduler and job statistics", {
-            "200": _json(StatusDocument, "the status"), "503": unavailable, "500": failed,
-        }, protected=True)},
-        "/runs": {"get": _operation("runs", "Run history, newest first", {
-            "200": _json(RunList, "the most recent runs (a backfill's days are folded into it)"),
-            "400": bad, "503": unavailable, "500": failed,
-        }, protected=True, parameters=_query(RunsQuery))},
-        "/runs/{run_id}": {"get": _operation("run", "One run", {
-            "200": _json(RunRecord, "the run record"), "400": bad,
-            "404": _json(ErrorBody, "no such run"), "503": unavailable, "500": failed,
-        }, protected=True, parameters=[{
-            "name": "run_id", "in": "path", "required": True,
-            "description": "e.g. 20260213T180335123Z-1a2b3c, or ...-1a2b3c.01 for one day of a backfill",
-            "schema": {"type": "string", "pattern": r"^\d{8}T\d{9}Z-[0-9a-f]{6}(\.\d{2})?$"},
-        }])},
-        "/logs": {"get": _operation("logs", "Recent lines of a day's log", {
-            "200": _json(LogTail, "the last lines (an empty list and a message when there is no log)"),
-            "400": bad, "503": unavailable, "500": failed,
-        }, protected=True, parameters=_query(LogsQuery))},
-        "/logs/download": {"get": _operation("logs_download", "The day's log as a text file", {
-            "200": {"description": "the log", "content": {"text/plain": {"schema": {"type": "string"}}},
-                    "headers": {"Content-Disposition": {"schema": {"type": "string"},
-                                "description": 'attachment; filename="scheduler_YYYYMMDD.log"'}}},
-            "400": bad, "404": _json(ErrorBody, "no log for that day"), "503": unavailable, "500": failed,
-        }, protected=True, parameters=_query(LogDownloadQuery))},
-        "/trigger": {"post": _operation("trigger", "Start a run now, one day, or a range (one run per day)", {
-            "202": _json(TriggerAccepted, "queued; GET /runs/{run_id} follows it"),
-            "400": bad, "409": _json(AlreadyRunning, "a plain run while another run holds the lock"),
-            "503": unavailable, "500": failed,
-        }, protected=True, requestBody={"required": False, "content": {"application/json": {"schema": _ref(TriggerBody)}}})},
-        "/dashboard": {"get": _operation("dashboard", "HTML status page: health, last run, the runs of 7 days drawn, "
-                                         "records per report day, unmatched codes, failed runs linked", {
-            "200": {"description": "an HTML page (no script; sent with a strict Content-Security-Policy)",
-                    "content": {"text/html": {"schema": {"type": "string"}}}},
-            "503": {"description": "settings or storage keep the figures from being read (still a page, saying why)",
-                    "content": {"text/html": {"schema": {"type": "string"}}}},
-            "500": failed,
-        }, protected=True, parameters=[{
-            "name": "code", "in": "query", "required": False,
-            "description": "the function key, as a browser passes it; the page's links carry it on",
-            "schema": {"type": "string"},
-        }])},
-        "/openapi.json": {"get": _operation("openapi", "This document", {
-            "200": {"description": "OpenAPI 3", "content": {"application/json": {"schema": {"type": "object"}}}},
-        }, protected=False)},
-        "/docs": {"get": _operation("docs", "Swagger UI over /openapi.json", {
-            "200": {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
-        }, protected=False)},
+        "/": {
+            "get": _operation(
+                "service_info",
+                "Service, version, status and endpoints",
+                {"200": _json(ServiceInfo, "the service")},
+                protected=False,
+            )
+        },
+        "/health": {
+            "get": _operation(
+                "health",
+                "Liveness and readiness",
+                {
+                    "200": _json(HealthDocument, "healthy or degraded"),
+                    "503": _json(HealthDocument, "unhealthy, with the reason"),
+                },
+                protected=False,
+            )
+        },
+        "/status": {
+            "get": _operation(
+                "status",
+                "Scheduler and job statistics",
+                {
+                    "200": _json(StatusDocument, "the status"),
+                    "503": unavailable,
+                    "500": failed,
+                },
+                protected=True,
+            )
+        },
+        "/runs": {
+            "get": _operation(
+                "runs",
+                "Run history, newest first",
+                {
+                    "200": _json(RunList, "the most recent runs (a backfill's days are folded into it)"),
+                    "400": bad,
+                    "503": unavailable,
+                    "500": failed,
+                },
+                protected=True,
+                parameters=_query(RunsQuery),
+            )
+        },
+        "/runs/{run_id}": {
+            "get": _operation(
+                "run",
+                "One run",
+                {
+                    "200": _json(RunRecord, "the run record"),
+                    "400": bad,
+                    "404": _json(ErrorBody, "no such run"),
+                    "503": unavailable,
+                    "500": failed,
+                },
+                protected=True,
+                parameters=[
+                    {
+                        "name": "run_id",
+                        "in": "path",
+                        "required": True,
+                        "description": "e.g. 20260213T180335123Z-1a2b3c, or ...-1a2b3c.01 for one day of a backfill",
+                        "schema": {"type": "string", "pattern": r"^\d{8}T\d{9}Z-[0-9a-f]{6}(\.\d{2})?$"},
+                    }
+                ],
+            )
+        },
+        "/logs": {
+            "get": _operation(
+                "logs",
+                "Recent lines of a day's log",
+                {
+                    "200": _json(LogTail, "the last lines (an empty list and a message when there is no log)"),
+                    "400": bad,
+                    "503": unavailable,
+                    "500": failed,
+                },
+                protected=True,
+                parameters=_query(LogsQuery),
+            )
+        },
+        "/logs/download": {
+            "get": _operation(
+                "logs_download",
+                "The day's log as a text file",
+                {
+                    "200": {
+                        "description": "the log",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                        "headers": {
+                            "Content-Disposition": {
+                                "schema": {"type": "string"},
+                                "description": 'attachment; filename="scheduler_YYYYMMDD.log"',
+                            }
+                        },
+                    },
+                    "400": bad,
+                    "404": _json(ErrorBody, "no log for that day"),
+                    "503": unavailable,
+                    "500": failed,
+                },
+                protected=True,
+                parameters=_query(LogDownloadQuery),
+            )
+        },
+        "/trigger": {
+            "post": _operation(
+                "trigger",
+                "Start a run now, one day, or a range (one run per day)",
+                {
+                    "202": _json(TriggerAccepted, "queued; GET /runs/{run_id} follows it"),
+                    "400": bad,
+                    "409": _json(AlreadyRunning, "a plain run while another run holds the lock"),
+                    "503": unavailable,
+                    "500": failed,
+                },
+                protected=True,
+                requestBody={"required": False, "content": {"application/json": {"schema": _ref(TriggerBody)}}},
+            )
+        },
+        "/dashboard": {
+            "get": _operation(
+                "dashboard",
+                "HTML status page: health, last run, the runs of 7 days drawn, "
+                "records per report day, unmatched codes, failed runs linked",
+                {
+                    "200": {
+                        "description": "an HTML page (no script; sent with a strict Content-Security-Policy)",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    "503": {
+                        "description": "settings or storage keep the figures from being read (still a page, saying why)",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    "500": failed,
+                },
+                protected=True,
+                parameters=[
+                    {
+                        "name": "code",
+                        "in": "query",
+                        "required": False,
+                        "description": "the function key, as a browser passes it; the page's links carry it on",
+                        "schema": {"type": "string"},
+                    }
+                ],
+            )
+        },
+        "/openapi.json": {
+            "get": _operation(
+                "openapi",
+                "This document",
+                {
+                    "200": {
+                        "description": "OpenAPI 3",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                },
+                protected=False,
+            )
+        },
+        "/docs": {
+            "get": _operation(
+                "docs",
+                "Swagger UI over /openapi.json",
+                {
+                    "200": {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
+                },
+                protected=False,
+            )
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -138,7 +264,7 @@ def openapi_document() -> dict[str, Any]:
             "title": SERVICE_NAME,
             "version": __version__,
             "description": "Keeps the LE reporting system fed with LeadPier source statistics. "
-                           "Protected routes take the function key in the x-functions-key header.",
+            "Protected routes take the function key in the x-functions-key header.",
         },
         "paths": paths,
         "components": {

@@ -21,6 +21,8 @@ from .errors import DeadlineExceeded, LockBusy, LoginError, SettingsError, Stora
 from .http import Caller, Deadline
 from .le import LeClient
 from .leadpier import LeadPierClient
+from .lock import RunLock
+from .recording import persist, record_without_settings
 from .records import (
     LE_ERRORS_KEPT,
     SAMPLE_LIMIT,
@@ -32,9 +34,7 @@ from .records import (
     new_run_id,
     utcnow,
 )
-from .recording import persist, record_without_settings
 from .runlog import RunLog
-from .lock import RunLock
 from .services import Services
 from .services import services as process_services
 from .settings import DEFAULT_TIMEZONE, read_environment
@@ -80,7 +80,9 @@ def report_days(
 ) -> list[date]:
     """Today in the service's zone, preceded by every unfinalized past day within the catch-up window (see days.py)."""
     return days_planner.report_days(
-        now.astimezone(zone).date(), days_planner.parse_stored_day(last_finalized_day), catchup_days,
+        now.astimezone(zone).date(),
+        days_planner.parse_stored_day(last_finalized_day),
+        catchup_days,
         finalized=days_planner.parse_stored_days(finalized_days),
     )
 
@@ -106,8 +108,10 @@ def run_sync(
         report_dates=[d.isoformat() for d in request.dates or []],
         parent_run_id=request.parent_run_id,
     )
-    with RunLog(record.run_id, request.trigger, ZoneInfo(DEFAULT_TIMEZONE)) as runlog, \
-            telemetry.run_span(record) as span:
+    with (
+        RunLog(record.run_id, request.trigger, ZoneInfo(DEFAULT_TIMEZONE)) as runlog,
+        telemetry.run_span(record) as span,
+    ):
         log.info("Run %s started (trigger: %s)", record.run_id, request.trigger)
         try:
             here = services or process_services()
@@ -170,8 +174,11 @@ class SyncRun:
             self.stats_read = self.store.load_job_stats()  # its ETag serves the update at the end (one read per run)
             stats = self.stats_read[0]
             days = self.request.dates or report_days(
-                self.record.started_at or utcnow(), self.settings.timezone, stats.last_finalized_day,
-                self.settings.catchup_days, stats.finalized_days,
+                self.record.started_at or utcnow(),
+                self.settings.timezone,
+                stats.last_finalized_day,
+                self.settings.catchup_days,
+                stats.finalized_days,
             )
             self.record.report_dates = [d.isoformat() for d in days]
             self._sync_days(days)
@@ -180,7 +187,7 @@ class SyncRun:
         except SyncError as exc:
             log.error("Run failed: %s", exc)
             self.record.finish("failed", str(exc))
-        except Exception as exc:  # noqa: BLE001 - recorded as a failed run; the traceback stays in the log only
+        except Exception as exc:
             log.exception("Run failed with an unexpected error")
             self.record.finish("failed", f"unexpected error ({type(exc).__name__}); see the run's log")
         finally:
@@ -203,7 +210,9 @@ class SyncRun:
         return self.record
 
     def _persist(self, *, planned: bool) -> None:
-        persist(self.store, self.record, self.runlog, self.settings, self.request.timer, self.stats_read, planned=planned)
+        persist(
+            self.store, self.record, self.runlog, self.settings, self.request.timer, self.stats_read, planned=planned
+        )
 
     # -- the days ------------------------------------------------------------------------------------------------
 
@@ -230,11 +239,16 @@ class SyncRun:
 
     def _sync_days(self, days: list[date]) -> None:
         record = self.record
-        caller = Caller(self.upstream, timeout_s=self.settings.http_timeout_seconds,
-                        deadline=Deadline(self.settings.run_deadline_seconds))
+        caller = Caller(
+            self.upstream,
+            timeout_s=self.settings.http_timeout_seconds,
+            deadline=Deadline(self.settings.run_deadline_seconds),
+        )
         leadpier, le = self._clients(caller)
         try:
-            log.info("Report days: %s%s", ", ".join(d.isoformat() for d in days), " (dry run)" if record.dry_run else "")
+            log.info(
+                "Report days: %s%s", ", ".join(d.isoformat() for d in days), " (dry run)" if record.dry_run else ""
+            )
             for day in days:
                 self._sync_one_of_the_days(day, leadpier, le)
         finally:
@@ -278,7 +292,10 @@ class SyncRun:
         result.rows_without_visitors = transformed.without_visitors
         log.info(
             "%s: %d rows fetched, %d records to send, %d without visitors, %d invalid",
-            day.isoformat(), result.fetched_rows, len(transformed.records), transformed.without_visitors,
+            day.isoformat(),
+            result.fetched_rows,
+            len(transformed.records),
+            transformed.without_visitors,
             len(transformed.invalid),
         )
         if self.record.dry_run:
@@ -288,8 +305,9 @@ class SyncRun:
             log.info("No records for %s; nothing sent to LE", day.isoformat())
             return
         self._checked_lock().check()  # never send once another run may have taken over
-        with telemetry.span(telemetry.LE_PUT_SPAN, {telemetry.REPORT_DATE: day.isoformat(),
-                                                    telemetry.RECORDS: len(transformed.records)}) as put_span:
+        with telemetry.span(
+            telemetry.LE_PUT_SPAN, {telemetry.REPORT_DATE: day.isoformat(), telemetry.RECORDS: len(transformed.records)}
+        ) as put_span:
             answer = le.put_day(day, transformed.records)
             put_span.set(telemetry.LE_SUCCESS, answer.success)
             put_span.set(telemetry.LE_MATCHED, answer.matched)
@@ -347,7 +365,9 @@ class SyncRun:
             many = f"{len(failures)} days failed; first: {failures[0]}"
             record.finish("failed", failures[0] if len(failures) == 1 else many)
         elif refused:
-            record.finish("warning", f"LE did not accept {refused[0].report_date}: {refused[0].le_message or 'no message'}")
+            record.finish(
+                "warning", f"LE did not accept {refused[0].report_date}: {refused[0].le_message or 'no message'}"
+            )
         elif record.invalid_rows:
             record.finish("warning", f"{record.invalid_rows} row(s) could not be read and were left out")
         else:

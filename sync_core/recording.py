@@ -27,7 +27,8 @@ def finalized_days(record: RunRecord, tz: tzinfo) -> list[str]:
         return []
     started_day = record.started_at.astimezone(tz).date()
     return [
-        d.report_date for d in record.days
+        d.report_date
+        for d in record.days
         if d.le_success is True or (d.error is None and d.sent_records == 0 and d.le_success is None)
         if date.fromisoformat(d.report_date) < started_day
     ]
@@ -53,8 +54,14 @@ def persist(
         log.info("Caught up %s after an outage", ", ".join(record.caught_up_dates))
     log.info(
         "Run %s finished: %s in %s ms; %d rows fetched, %d sent, matched %d, unmatched %d, invalid %d%s",
-        record.run_id, record.status, record.duration_ms, record.fetched_rows, record.sent_records,
-        record.matched_records, record.unmatched_records, record.invalid_rows,
+        record.run_id,
+        record.status,
+        record.duration_ms,
+        record.fetched_rows,
+        record.sent_records,
+        record.matched_records,
+        record.unmatched_records,
+        record.invalid_rows,
         f"; {record.error}" if record.error else "",
         extra={
             "run_status": record.status,
@@ -85,7 +92,9 @@ def persist(
         # Each write runs in a copy of this context: its span (and any log line) stays with this run.
         def traced(blob: str, action: Callable[..., object], *args: object) -> Callable[[], object]:
             context = contextvars.copy_context()
-            return lambda: context.run(telemetry.in_span, telemetry.STATE_WRITE_SPAN, {telemetry.BLOB: blob}, action, *args)
+            return lambda: context.run(
+                telemetry.in_span, telemetry.STATE_WRITE_SPAN, {telemetry.BLOB: blob}, action, *args
+            )
 
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="run-record") as pool:
             writes = [
@@ -101,10 +110,17 @@ def persist(
         log.error("Recording run %s failed: %s", record.run_id, exc)
 
 
-def _advance_finalized(stats: JobStats, run_day: date, catchup_days: int, finalized: list[str], *, planned: bool) -> None:
+def _advance_finalized(
+    stats: JobStats, run_day: date, catchup_days: int, finalized: list[str], *, planned: bool
+) -> None:
     state = days_planner.advance(
-        run_day, days_planner.parse_stored_day(stats.last_finalized_day), catchup_days, days_planner.parse_stored_days(finalized),
-        finalized=days_planner.parse_stored_days(stats.finalized_days), unsynced=days_planner.parse_stored_days(stats.unsynced_days), planned=planned,
+        run_day,
+        days_planner.parse_stored_day(stats.last_finalized_day),
+        catchup_days,
+        days_planner.parse_stored_days(finalized),
+        finalized=days_planner.parse_stored_days(stats.finalized_days),
+        unsynced=days_planner.parse_stored_days(stats.unsynced_days),
+        planned=planned,
     )
     stats.last_finalized_day = state.last_finalized.isoformat() if state.last_finalized else None
     stats.finalized_days = [d.isoformat() for d in state.finalized]

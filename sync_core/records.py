@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -21,11 +21,11 @@ RUN_ID_PATTERN = re.compile(r"(?P<day>\d{8})T\d{6}\d{3}Z-[0-9a-f]{6}(?:\.\d{2})?
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_run_id(started_at: datetime) -> str:
-    moment = started_at.astimezone(timezone.utc)
+    moment = started_at.astimezone(UTC)
     return f"{moment:%Y%m%dT%H%M%S}{moment.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 

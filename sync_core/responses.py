@@ -50,7 +50,9 @@ class ErrorBody(BaseModel):
     """Every 4xx/5xx answer: one sentence saying what is wrong and what is allowed."""
 
     error: str
-    invocation_id: str | None = Field(None, description="only on a 500: the invocation to look up in Application Insights")
+    invocation_id: str | None = Field(
+        None, description="only on a 500: the invocation to look up in Application Insights"
+    )
 
 
 def bad_request(message: str) -> ApiError:

@@ -32,7 +32,7 @@ class _RunHandler(logging.Handler):
         if run is not None:
             try:
                 run.lines.append(run.formatter.format(record))
-            except Exception:  # noqa: BLE001 - logging must never break the run
+            except Exception:
                 self.handleError(record)
 
 

@@ -62,15 +62,17 @@ class Services:
         env = env or {}
         same_identity = identity is not None and target.client_id == env.get("AzureWebJobsStorage__clientId")
         try:
-            poison = poison_queue_client(env, timeout_s=PROBE_TIMEOUT_S,
-                                         shared_credential=identity if same_identity else None)
+            poison = poison_queue_client(
+                env, timeout_s=PROBE_TIMEOUT_S, shared_credential=identity if same_identity else None
+            )
         except SettingsError:
             poison = None
         return cls(
             settings=settings,
             store=store or StateStore(target, shared_credential=identity),
-            route_store=StateStore(target, timeout_s=ROUTE_STORAGE_TIMEOUT_S, retries=ROUTE_STORAGE_RETRIES,
-                                   shared_credential=identity),
+            route_store=StateStore(
+                target, timeout_s=ROUTE_STORAGE_TIMEOUT_S, retries=ROUTE_STORAGE_RETRIES, shared_credential=identity
+            ),
             probe_store=StateStore(target, timeout_s=PROBE_TIMEOUT_S, retries=0, shared_credential=identity),
             poison_queue=poison,
             upstream=new_session(settings.leadpier_concurrency),

@@ -31,17 +31,14 @@ from .schedule import DEFAULT_SCHEDULE, validate_schedule
 log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
 )
 DEFAULT_TIMEZONE = "Asia/Kolkata"
 DEFAULT_STATE_CONTAINER = "leadpier-sync"
 LOCAL_SETTINGS_FILE = "local.settings.json"
 KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
 # Settings whose values must never be echoed back in an error message.
-SECRET_NAMES = frozenset(
-    {"LEADPIER_PASSWORD", "LE_API_KEY", "AzureWebJobsStorage", "SYNC_STORAGE_CONNECTION"}
-)
+SECRET_NAMES = frozenset({"LEADPIER_PASSWORD", "LE_API_KEY", "AzureWebJobsStorage", "SYNC_STORAGE_CONNECTION"})
 STORAGE_ERROR = "storage_setting"  # the type of a validation error whose message already names the storage setting
 
 
@@ -57,8 +54,10 @@ class ConnectionStringTarget(BaseModel):
         """Where state is kept, without any key: safe for logs and /health."""
         conn = self.connection_string.get_secret_value()
         parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
-        where = parts.get("BlobEndpoint") or parts.get("AccountName") or (
-            "development storage" if "UseDevelopmentStorage" in conn else "connection string"
+        where = (
+            parts.get("BlobEndpoint")
+            or parts.get("AccountName")
+            or ("development storage" if "UseDevelopmentStorage" in conn else "connection string")
         )
         return f"{where} / {self.container}"
 
@@ -97,9 +96,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     storage: Annotated[StorageTarget, BeforeValidator(_target_from_app_settings)]
-    leadpier_base_url: AnyHttpUrl = Field(
-        AnyHttpUrl("https://webapi.leadpier.com"), alias="LEADPIER_BASE_URL"
-    )
+    leadpier_base_url: AnyHttpUrl = Field(AnyHttpUrl("https://webapi.leadpier.com"), alias="LEADPIER_BASE_URL")
     leadpier_username: str = Field(alias="LEADPIER_USERNAME", min_length=1)
     leadpier_password: SecretStr = Field(alias="LEADPIER_PASSWORD")
     leadpier_user_agent: str = Field(DEFAULT_USER_AGENT, alias="LEADPIER_USER_AGENT", min_length=1)
@@ -112,9 +109,7 @@ class Settings(BaseModel):
     schedule: str = Field(DEFAULT_SCHEDULE, alias="SYNC_SCHEDULE")
     run_on_startup: bool = Field(False, alias="SYNC_RUN_ON_STARTUP")
     run_deadline_seconds: float = Field(480, alias="SYNC_RUN_DEADLINE_SECONDS", gt=0, le=3600)
-    domain_codes: dict[str, str] = Field(
-        default_factory=lambda: dict(BUILTIN_DOMAIN_CODES), alias="SYNC_DOMAIN_CODES"
-    )
+    domain_codes: dict[str, str] = Field(default_factory=lambda: dict(BUILTIN_DOMAIN_CODES), alias="SYNC_DOMAIN_CODES")
     dry_run: bool = Field(False, alias="SYNC_DRY_RUN")
     # Unfinalized past days a run catches up after an outage; 0 keeps to yesterday (until final) and today.
     catchup_days: int = Field(7, alias="SYNC_CATCHUP_DAYS", ge=0, le=31)
@@ -215,7 +210,9 @@ def load_storage_target(env: Mapping[str, str]) -> StorageTarget:
             account_url=url.rstrip("/"), client_id=_present(env.get("SYNC_STORAGE_CLIENT_ID")), container=container
         )
     if conn := _present(env.get("AzureWebJobsStorage")):
-        return ConnectionStringTarget(connection_string=_connection_string("AzureWebJobsStorage", conn), container=container)
+        return ConnectionStringTarget(
+            connection_string=_connection_string("AzureWebJobsStorage", conn), container=container
+        )
     # The host's identity-based connection: follow it the way the host does.
     service_uri = _present(env.get("AzureWebJobsStorage__blobServiceUri"))
     account = _present(env.get("AzureWebJobsStorage__accountName"))

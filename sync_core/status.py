@@ -81,8 +81,11 @@ def catch_up_view(stats: JobStats, tz: tzinfo, catchup_days: int, now: datetime)
 
     last = day(stats.last_finalized_day) if stats.last_finalized_day else None
     view = catch_up(
-        now.astimezone(tz).date(), last, catchup_days,
-        finalized=[d for d in map(day, stats.finalized_days) if d], unsynced=[d for d in map(day, stats.unsynced_days) if d],
+        now.astimezone(tz).date(),
+        last,
+        catchup_days,
+        finalized=[d for d in map(day, stats.finalized_days) if d],
+        unsynced=[d for d in map(day, stats.unsynced_days) if d],
     )
     oldest = view.oldest_unfinalized
     return CatchUpView(
@@ -143,7 +146,9 @@ def status_document(
             skipped_runs=stats.skipped_runs,
             success_rate=stats.success_rate(),
         ),
-        last_execution=None if last is None else LastExecutionView(
+        last_execution=None
+        if last is None
+        else LastExecutionView(
             timestamp=shown(last.timestamp, tz),
             status=last.status,
             matched_records=last.matched_records,

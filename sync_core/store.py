@@ -75,7 +75,9 @@ class StateStore:
             # The SDK's default waits 15 s and more between tries; a run has a 10-minute slot.
             # (The SDK sleeps fractions of a second too; its annotation says int.)
             "retry_policy": LinearRetry(
-                backoff=retry_backoff_s, random_jitter_range=retry_backoff_s, retry_total=retries  # type: ignore[arg-type]
+                backoff=retry_backoff_s,
+                random_jitter_range=retry_backoff_s,
+                retry_total=retries,  # type: ignore[arg-type]
             ),
             "raw_request_hook": self._count_request,  # runs once per request sent, retries included
         }
@@ -157,9 +159,7 @@ class StateStore:
             conditions = {"match_condition": MatchConditions.IfMissing}
 
         def upload() -> str:
-            props = self._blob(name).upload_blob(
-                data, overwrite=True, content_settings=_json_content(), **conditions
-            )
+            props = self._blob(name).upload_blob(data, overwrite=True, content_settings=_json_content(), **conditions)
             return str(props["etag"])
 
         with storage_errors(f"writing {name}"):
@@ -244,7 +244,9 @@ class StateStore:
                 names: list[str] = []
                 for day in days:
                     found = (b.name for b in self.container.list_blobs(name_starts_with=day))
-                    names.extend(sorted((n for n in found if include_children or not _is_child_run_blob(n)), reverse=True))
+                    names.extend(
+                        sorted((n for n in found if include_children or not _is_child_run_blob(n)), reverse=True)
+                    )
                     if len(names) >= limit:
                         break
             except ResourceNotFoundError:
@@ -421,7 +423,9 @@ class _AppendProgress:
 
     def landed(self) -> None:
         assert self.position is not None or self.attempted_at is not None
-        self.position = (self.attempted_at if self.attempted_at is not None else self.position or 0) + len(self.chunks.pop(0))
+        self.position = (self.attempted_at if self.attempted_at is not None else self.position or 0) + len(
+            self.chunks.pop(0)
+        )
         self.attempted_at = None
 
 

@@ -126,9 +126,10 @@ def configure_from_environment(environ: Mapping[str, str] | None = None) -> bool
                 # The distro's default rate-limited sampler drops spans of a short process; keep every run.
                 options["sampling_ratio"] = 1.0
             configure_azure_monitor(**options)
-        except Exception as exc:  # noqa: BLE001 - telemetry never stops a run; the message could echo the setting
-            log.warning("Application Insights telemetry is off: the distro could not be configured (%s)",
-                        type(exc).__name__)
+        except Exception as exc:
+            log.warning(
+                "Application Insights telemetry is off: the distro could not be configured (%s)", type(exc).__name__
+            )
             return enabled()
         _configured_here = True
         _enabled = True
@@ -162,7 +163,7 @@ def flush(timeout_ms: int = 5000) -> None:
         if callable(force_flush):
             try:
                 force_flush(timeout_ms)
-            except Exception:  # noqa: BLE001 - an unreachable endpoint must not fail the command
+            except Exception:
                 log.debug("flushing telemetry failed", exc_info=True)
 
 
@@ -266,10 +267,15 @@ def finish_run(current: Span, record: RunRecord) -> None:
     current.set(STATUS, record.status)
     current.set(ERROR, record.error)
     current.set(DRY_RUN, record.dry_run)
-    for key, value in ((FETCHED_ROWS, record.fetched_rows), (SENT_RECORDS, record.sent_records),
-                       (MATCHED_RECORDS, record.matched_records), (UNMATCHED_RECORDS, record.unmatched_records),
-                       (INVALID_ROWS, record.invalid_rows), (UPSTREAM_REQUESTS, record.upstream_requests),
-                       (DURATION_MS, record.duration_ms)):
+    for key, value in (
+        (FETCHED_ROWS, record.fetched_rows),
+        (SENT_RECORDS, record.sent_records),
+        (MATCHED_RECORDS, record.matched_records),
+        (UNMATCHED_RECORDS, record.unmatched_records),
+        (INVALID_ROWS, record.invalid_rows),
+        (UPSTREAM_REQUESTS, record.upstream_requests),
+        (DURATION_MS, record.duration_ms),
+    ):
         current.set(key, value)
     if record.status == "failed":
         current.fail(record.error)
@@ -301,8 +307,9 @@ def _meters() -> dict[str, Any]:
             _instruments.update(
                 runs=meter.create_counter(RUNS_METRIC, unit="{run}", description="Runs by status"),
                 sent=meter.create_counter(SENT_METRIC, unit="{record}", description="Records sent to LE"),
-                unmatched=meter.create_counter(UNMATCHED_METRIC, unit="{record}",
-                                               description="Records whose campaign code did not parse or match"),
+                unmatched=meter.create_counter(
+                    UNMATCHED_METRIC, unit="{record}", description="Records whose campaign code did not parse or match"
+                ),
                 invalid=meter.create_counter(INVALID_METRIC, unit="{row}", description="Unreadable rows left out"),
                 duration=meter.create_histogram(DURATION_METRIC, unit="ms", description="Run duration"),
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,7 +17,6 @@ from .records import FINAL_STATUSES, RunRecord, TimerStatus, utcnow
 from .services import services
 
 log = logging.getLogger(__name__)
-
 
 
 def run_queued(
@@ -38,8 +37,12 @@ def run_queued(
         raise ValueError(f"not a run message: {exc.error_count()} problem(s); it goes to the poison queue") from None
     existing = _existing_record(message.run_id)
     if existing is not None and existing.status in FINAL_STATUSES - {"skipped"}:
-        log.warning("Run %s already finished (%s); the redelivered message is not run again",
-                    message.run_id, existing.status, extra={"run_id": message.run_id})
+        log.warning(
+            "Run %s already finished (%s); the redelivered message is not run again",
+            message.run_id,
+            existing.status,
+            extra={"run_id": message.run_id},
+        )
         return existing
     request = RunRequest(
         trigger="manual",
@@ -55,8 +58,13 @@ def run_queued(
     except LockBusy:
         if (dequeue_count or 0) >= MAX_DEQUEUE_COUNT:
             _record_abandoned(message)
-        log.warning("Run %s could not take the lock (delivery %s of %d); the host delivers it again",
-                    message.run_id, dequeue_count or "?", MAX_DEQUEUE_COUNT, extra={"run_id": message.run_id})
+        log.warning(
+            "Run %s could not take the lock (delivery %s of %d); the host delivers it again",
+            message.run_id,
+            dequeue_count or "?",
+            MAX_DEQUEUE_COUNT,
+            extra={"run_id": message.run_id},
+        )
         raise
 
 
@@ -71,7 +79,10 @@ def _record_abandoned(message: RunMessage) -> None:
     try:
         store = services().store
         record = store.load_run(message.run_id) or RunRecord(
-            run_id=message.run_id, trigger="manual", status="queued", queued_at=message.queued_at,
+            run_id=message.run_id,
+            trigger="manual",
+            status="queued",
+            queued_at=message.queued_at,
             parent_run_id=message.parent_run_id,
         )
         record.status = "failed"
@@ -104,7 +115,7 @@ def _host_time(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def run_from_timer(

@@ -88,10 +88,12 @@ class App:
     def user(self, name: str) -> Callable[..., Any]:
         return self.functions[name].get_user_function()
 
-    def get(self, name: str, path: str, params: dict[str, str] | None = None,
-            route_params: dict[str, str] | None = None) -> func.HttpResponse:
-        request = func.HttpRequest("GET", f"http://localhost:7071{path}", params=params or {},
-                                   route_params=route_params or {}, body=b"")
+    def get(
+        self, name: str, path: str, params: dict[str, str] | None = None, route_params: dict[str, str] | None = None
+    ) -> func.HttpResponse:
+        request = func.HttpRequest(
+            "GET", f"http://localhost:7071{path}", params=params or {}, route_params=route_params or {}, body=b""
+        )
         return self.user(name)(req=request, context=Context(name))
 
     def post_trigger(self, body: bytes | str | dict[str, Any] | None = None) -> tuple[func.HttpResponse, Out]:
@@ -109,8 +111,9 @@ class App:
         message = QueueMessage(id=str(uuid.uuid4()), body=message_body, dequeue_count=dequeue_count)
         self.user("sync_worker")(message=message, context=context or Context("sync_worker"))
 
-    def tick(self, schedule_status: dict[str, str] | None = None, past_due: bool = False,
-             context: Context | None = None) -> None:
+    def tick(
+        self, schedule_status: dict[str, str] | None = None, past_due: bool = False, context: Context | None = None
+    ) -> None:
         timer = TimerRequest(past_due=past_due, schedule_status=schedule_status or {})
         self.user("sync_timer")(timer=timer, context=context or Context("sync_timer"))
 

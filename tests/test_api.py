@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from sync_core.api_models import LogsQuery, RunMessage, RunsQuery, TriggerBody, parse
 from sync_core.backfill import aggregate_backfill, plan_runs
-from sync_core.responses import ApiError
-from sync_core.triggers import timer_status
-from sync_core.status import timer_enabled
 from sync_core.records import RunRecord, is_run_id
+from sync_core.responses import ApiError
+from sync_core.status import timer_enabled
+from sync_core.triggers import timer_status
 
-NOW = datetime(2026, 2, 13, 18, 3, 35, 123000, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 13, 18, 3, 35, 123000, tzinfo=UTC)
 
 
 def test_a_plain_plan_is_one_queued_run_and_one_message() -> None:
@@ -45,33 +45,48 @@ def test_the_queue_message_round_trips_as_json() -> None:
 
 
 def child(status: str, day: str, **counts) -> RunRecord:
-    return RunRecord(run_id=f"20260213T180335123Z-1a2b3c.{day[-2:]}", trigger="manual", status=status,
-                     report_dates=[day], started_at=NOW, finished_at=NOW + timedelta(seconds=int(day[-2:])),
-                     **counts)
+    return RunRecord(
+        run_id=f"20260213T180335123Z-1a2b3c.{day[-2:]}",
+        trigger="manual",
+        status=status,
+        report_dates=[day],
+        started_at=NOW,
+        finished_at=NOW + timedelta(seconds=int(day[-2:])),
+        **counts,
+    )
 
 
-PARENT = RunRecord(run_id="20260213T180335123Z-1a2b3c", trigger="manual", status="queued",
-                   child_run_ids=["20260213T180335123Z-1a2b3c.01", "20260213T180335123Z-1a2b3c.02"])
+PARENT = RunRecord(
+    run_id="20260213T180335123Z-1a2b3c",
+    trigger="manual",
+    status="queued",
+    child_run_ids=["20260213T180335123Z-1a2b3c.01", "20260213T180335123Z-1a2b3c.02"],
+)
 
 
-@pytest.mark.parametrize("statuses, folded", [
-    (["queued", "queued"], "queued"),
-    (["success", "queued"], "running"),
-    (["running", "queued"], "running"),
-    (["success", "success"], "success"),
-    (["success", "warning"], "warning"),
-    (["failed", "warning"], "failed"),
-    (["skipped", "skipped"], "skipped"),
-    (["skipped", "success"], "warning"),
-])
+@pytest.mark.parametrize(
+    "statuses, folded",
+    [
+        (["queued", "queued"], "queued"),
+        (["success", "queued"], "running"),
+        (["running", "queued"], "running"),
+        (["success", "success"], "success"),
+        (["success", "warning"], "warning"),
+        (["failed", "warning"], "failed"),
+        (["skipped", "skipped"], "skipped"),
+        (["skipped", "success"], "warning"),
+    ],
+)
 def test_a_backfill_parent_status_folds_its_days(statuses, folded) -> None:
     children = [child(s, f"2026-02-0{i + 1}") for i, s in enumerate(statuses)]
     assert aggregate_backfill(PARENT, children).status == folded
 
 
 def test_a_backfill_parent_sums_its_days() -> None:
-    children = [child("success", "2026-02-01", fetched_rows=5, sent_records=4, unmatched_codes={"unknown_domain": ["a"]}),
-                child("failed", "2026-02-02", fetched_rows=2, error="LE refused")]
+    children = [
+        child("success", "2026-02-01", fetched_rows=5, sent_records=4, unmatched_codes={"unknown_domain": ["a"]}),
+        child("failed", "2026-02-02", fetched_rows=2, error="LE refused"),
+    ]
     folded = aggregate_backfill(PARENT, children)
     assert (folded.fetched_rows, folded.sent_records) == (7, 4)
     assert folded.unmatched_codes == {"unknown_domain": ["a"]}
@@ -81,30 +96,42 @@ def test_a_backfill_parent_sums_its_days() -> None:
 
 
 def test_timer_status_reads_the_hosts_schedule_status() -> None:
-    status = timer_status({"Last": "2026-02-13T17:50:00", "Next": "2026-02-13T18:00:00+00:00",
-                           "LastUpdated": "2026-02-13T17:50:00Z"}, True, now=NOW)
-    assert status.last == datetime(2026, 2, 13, 17, 50, tzinfo=timezone.utc)
-    assert status.next == datetime(2026, 2, 13, 18, 0, tzinfo=timezone.utc)
+    status = timer_status(
+        {"Last": "2026-02-13T17:50:00", "Next": "2026-02-13T18:00:00+00:00", "LastUpdated": "2026-02-13T17:50:00Z"},
+        True,
+        now=NOW,
+    )
+    assert status.last == datetime(2026, 2, 13, 17, 50, tzinfo=UTC)
+    assert status.next == datetime(2026, 2, 13, 18, 0, tzinfo=UTC)
     assert status.past_due is True and status.seen_at == NOW
     assert timer_status({}, False).last is None
     assert timer_status({"Next": "soon"}, False).next is None
 
 
-@pytest.mark.parametrize("model, data, says", [
-    (LogsQuery, {"lines": "0"}, "lines must be a whole number from 1 to 1000"),
-    (LogsQuery, {"lines": "abc"}, "(got 'abc')"),
-    (LogsQuery, {"date": "2026-02-30"}, "date must be a calendar date (YYYY-MM-DD), and 2026-02-30 is not one: February 2026 has 28 days"),
-    (LogsQuery, {"date": "2026-13-01"}, "there is no month 13"),
-    (LogsQuery, {"date": "13/02/2026"}, "date must be a date in the form YYYY-MM-DD"),
-    (TriggerBody, {"date": "2026-02-29"}, "date must be a calendar date (YYYY-MM-DD), and 2026-02-29 is not one"),
-    (TriggerBody, {"date": None}, "date must be a date in the form YYYY-MM-DD"),
-    (RunsQuery, {"limit": "101"}, "limit must be a whole number from 1 to 100"),
-    (TriggerBody, {"from": "2026-02-01", "to": "x"}, "to must be a date"),
-    (TriggerBody, {"date": "2026-02-01", "dry_run": "perhaps"}, "dry_run must be true or false"),
-    *[(TriggerBody, {"dry_run": lax}, f"dry_run must be true or false (got {lax!r})")
-      for lax in (0, 1, 1.0, "yes", "off", "1", "true", None)],
-    (TriggerBody, {"extra": 1}, 'unknown field "extra"; allowed fields: "date", "from", "to", "dry_run"'),
-])
+@pytest.mark.parametrize(
+    "model, data, says",
+    [
+        (LogsQuery, {"lines": "0"}, "lines must be a whole number from 1 to 1000"),
+        (LogsQuery, {"lines": "abc"}, "(got 'abc')"),
+        (
+            LogsQuery,
+            {"date": "2026-02-30"},
+            "date must be a calendar date (YYYY-MM-DD), and 2026-02-30 is not one: February 2026 has 28 days",
+        ),
+        (LogsQuery, {"date": "2026-13-01"}, "there is no month 13"),
+        (LogsQuery, {"date": "13/02/2026"}, "date must be a date in the form YYYY-MM-DD"),
+        (TriggerBody, {"date": "2026-02-29"}, "date must be a calendar date (YYYY-MM-DD), and 2026-02-29 is not one"),
+        (TriggerBody, {"date": None}, "date must be a date in the form YYYY-MM-DD"),
+        (RunsQuery, {"limit": "101"}, "limit must be a whole number from 1 to 100"),
+        (TriggerBody, {"from": "2026-02-01", "to": "x"}, "to must be a date"),
+        (TriggerBody, {"date": "2026-02-01", "dry_run": "perhaps"}, "dry_run must be true or false"),
+        *[
+            (TriggerBody, {"dry_run": lax}, f"dry_run must be true or false (got {lax!r})")
+            for lax in (0, 1, 1.0, "yes", "off", "1", "true", None)
+        ],
+        (TriggerBody, {"extra": 1}, 'unknown field "extra"; allowed fields: "date", "from", "to", "dry_run"'),
+    ],
+)
 def test_bad_input_says_what_is_allowed(model, data, says) -> None:
     with pytest.raises(ApiError) as raised:
         parse(model, data)
@@ -118,12 +145,15 @@ def test_good_input_is_parsed() -> None:
     assert parse(TriggerBody, {"from": "2026-02-01", "to": "2026-02-03"}).last == date(2026, 2, 3)
 
 
-@pytest.mark.parametrize("environ, enabled", [
-    ({}, True),
-    ({"AzureWebJobs.sync_timer.Disabled": "false"}, True),
-    ({"AzureWebJobs.sync_timer.Disabled": "true"}, False),
-    ({"AzureWebJobs.sync_timer.Disabled": "1"}, False),
-    ({"AzureWebJobs_sync_timer_Disabled": "True"}, False),
-])
+@pytest.mark.parametrize(
+    "environ, enabled",
+    [
+        ({}, True),
+        ({"AzureWebJobs.sync_timer.Disabled": "false"}, True),
+        ({"AzureWebJobs.sync_timer.Disabled": "true"}, False),
+        ({"AzureWebJobs.sync_timer.Disabled": "1"}, False),
+        ({"AzureWebJobs_sync_timer_Disabled": "True"}, False),
+    ],
+)
 def test_the_timer_is_disabled_by_its_app_setting(environ, enabled) -> None:
     assert timer_enabled(environ) is enabled

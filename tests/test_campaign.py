@@ -162,7 +162,9 @@ def test_every_well_formed_code_with_a_known_domain_parses_with_the_right_domain
 
 @settings(max_examples=200)
 @given(generated=campaign_codes(st.from_regex(r"[a-z0-9]{1,6}", fullmatch=True).filter(lambda c: c not in DOMAINS)))
-def test_every_well_formed_code_with_an_unlisted_domain_is_unknown_domain(generated: tuple[str, dict[str, Any]]) -> None:
+def test_every_well_formed_code_with_an_unlisted_domain_is_unknown_domain(
+    generated: tuple[str, dict[str, Any]],
+) -> None:
     source, _ = generated
 
     assert parse_campaign_code(source, DOMAINS) == UnmatchedCode(raw=source, reason="unknown_domain")

@@ -37,7 +37,12 @@ def cli_process(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> sub
     environment = dict(os.environ if env is None else env)
     environment["PYTHONPATH"] = str(REPO)
     return subprocess.run(
-        [sys.executable, "-m", "sync_core", *argv], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "sync_core", *argv],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -55,10 +60,17 @@ def test_sync_of_a_day_prints_its_run_record_and_exits_0(
     record = json.loads(out)
     assert code == 0
     assert (record["status"], record["trigger"], record["report_dates"]) == ("success", "cli", [DAY])
-    assert (record["fetched_rows"], record["sent_records"], record["matched_records"], record["unmatched_records"]) == (2, 2, 1, 1)
+    assert (record["fetched_rows"], record["sent_records"], record["matched_records"], record["unmatched_records"]) == (
+        2,
+        2,
+        1,
+        1,
+    )
     assert record["unmatched_codes"] == {"invalid_format": ["organic-x"]}
     assert [p["body"]["report_date"] for p in le.puts] == [DAY]
-    assert any(b.name.endswith(f"/{record['run_id']}.json") for b in blob_container.list_blobs(name_starts_with="runs/"))
+    assert any(
+        b.name.endswith(f"/{record['run_id']}.json") for b in blob_container.list_blobs(name_starts_with="runs/")
+    )
 
 
 def test_a_warning_run_still_exits_0(
@@ -71,7 +83,9 @@ def test_a_warning_run_still_exits_0(
     assert code == 0 and json.loads(out)["status"] == "warning" and json.loads(out)["invalid_rows"] == 1
 
 
-def test_a_range_syncs_each_day(sync_env: dict[str, str], capsys: pytest.CaptureFixture[str], le: FakeLE, leadpier: FakeLeadPier) -> None:
+def test_a_range_syncs_each_day(
+    sync_env: dict[str, str], capsys: pytest.CaptureFixture[str], le: FakeLE, leadpier: FakeLeadPier
+) -> None:
     for day in ("2026-02-13", "2026-02-14"):
         leadpier.set_rows(day, ROWS)
 
@@ -81,7 +95,9 @@ def test_a_range_syncs_each_day(sync_env: dict[str, str], capsys: pytest.Capture
     assert [p["body"]["report_date"] for p in le.puts] == ["2026-02-13", "2026-02-14"]
 
 
-def test_dry_run_sends_nothing(sync_env: dict[str, str], capsys: pytest.CaptureFixture[str], le: FakeLE, leadpier: FakeLeadPier) -> None:
+def test_dry_run_sends_nothing(
+    sync_env: dict[str, str], capsys: pytest.CaptureFixture[str], le: FakeLE, leadpier: FakeLeadPier
+) -> None:
     leadpier.set_rows(DAY, ROWS)
 
     code, out, _ = cli(capsys, "sync", "--date", DAY, "--dry-run")
@@ -91,7 +107,10 @@ def test_dry_run_sends_nothing(sync_env: dict[str, str], capsys: pytest.CaptureF
 
 
 def test_a_failed_run_exits_1_with_its_record(
-    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], leadpier: FakeLeadPier
+    sync_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    leadpier: FakeLeadPier,
 ) -> None:
     monkeypatch.setenv("LEADPIER_PASSWORD", "@Microsoft.KeyVault(VaultName=v;SecretName=pw)")
 
@@ -149,7 +168,9 @@ def test_an_impossible_date_is_called_not_a_calendar_date(
     code, out, err = cli(capsys, "sync", "--date", "2026-02-30")
 
     assert code == 2 and out == ""
-    assert "'2026-02-30' must be a calendar date (YYYY-MM-DD), and 2026-02-30 is not one: February 2026 has 28 days" in err
+    assert (
+        "'2026-02-30' must be a calendar date (YYYY-MM-DD), and 2026-02-30 is not one: February 2026 has 28 days" in err
+    )
     assert leadpier.requests == []
 
 
@@ -160,7 +181,9 @@ def test_a_day_after_today_is_refused_as_trigger_refuses_it(
     tomorrow = (datetime.now(ZoneInfo("Asia/Kolkata")).date() + timedelta(days=1)).isoformat()
 
     single = cli(capsys, "sync", "--date", tomorrow)
-    ranged = cli(capsys, "sync", "--from", (date.fromisoformat(tomorrow) - timedelta(days=3)).isoformat(), "--to", tomorrow)
+    ranged = cli(
+        capsys, "sync", "--from", (date.fromisoformat(tomorrow) - timedelta(days=3)).isoformat(), "--to", tomorrow
+    )
 
     for code, out, err in (single, ranged):
         assert code == 2 and out == ""
@@ -269,7 +292,10 @@ def test_the_process_reads_local_settings_json_and_exits_2_on_a_bad_date(
 
 
 def test_secrets_never_reach_the_printed_output(
-    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], leadpier: FakeLeadPier
+    sync_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    leadpier: FakeLeadPier,
 ) -> None:
     monkeypatch.setenv("LE_API_KEY", "Cli-Secret-Key")
     leadpier.set_rows(DAY, ROWS)

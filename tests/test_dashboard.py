@@ -149,16 +149,41 @@ def test_storage_trouble_gives_a_page_that_says_so(sync_env: dict[str, str], mon
 
 def _status(**last: object) -> StatusDocument:
     document = {
-        "scheduler": {"running": True, "schedule": "0 */10 * * * *", "timezone": "Asia/Kolkata",
-                      "next_run": "2026-02-13 23:40:00 IST"},
-        "job_statistics": {"total_runs": 1, "successful_runs": 0, "failed_runs": 1, "skipped_runs": 0,
-                           "success_rate": "0.00%"},
-        "last_execution": {"timestamp": "2026-02-13 23:33:35 IST", "status": "failed", "matched_records": 0,
-                           "unmatched_records": 0, "currently_running": False, "run_id": "20260213T180335123Z-1a2b3c",
-                           "duration_ms": 812, "report_dates": ["2026-02-13"], "sent_records": 0, "error": None, **last},
+        "scheduler": {
+            "running": True,
+            "schedule": "0 */10 * * * *",
+            "timezone": "Asia/Kolkata",
+            "next_run": "2026-02-13 23:40:00 IST",
+        },
+        "job_statistics": {
+            "total_runs": 1,
+            "successful_runs": 0,
+            "failed_runs": 1,
+            "skipped_runs": 0,
+            "success_rate": "0.00%",
+        },
+        "last_execution": {
+            "timestamp": "2026-02-13 23:33:35 IST",
+            "status": "failed",
+            "matched_records": 0,
+            "unmatched_records": 0,
+            "currently_running": False,
+            "run_id": "20260213T180335123Z-1a2b3c",
+            "duration_ms": 812,
+            "report_dates": ["2026-02-13"],
+            "sent_records": 0,
+            "error": None,
+            **last,
+        },
         "unmatched_codes": {},
-        "catch_up": {"oldest_unfinalized_day": "2026-02-12", "last_finalized_day": "2026-02-11", "catchup_days": 7,
-                     "pending_days": ["2026-02-12"], "beyond_window": [], "backfill": []},
+        "catch_up": {
+            "oldest_unfinalized_day": "2026-02-12",
+            "last_finalized_day": "2026-02-11",
+            "catchup_days": 7,
+            "pending_days": ["2026-02-12"],
+            "beyond_window": [],
+            "backfill": [],
+        },
     }
     return StatusDocument.model_validate(document)
 
@@ -169,11 +194,22 @@ HOSTILE = '<script>alert("x")</script>&"\''
 def test_everything_from_state_and_the_request_is_escaped() -> None:
     now = datetime(2026, 2, 13, 18, 10, tzinfo=IST)
     run = RunRecord(
-        run_id="20260213T120000000Z-abcdef", trigger="timer", status="failed", started_at=now - timedelta(hours=1),
-        error=HOSTILE, unmatched_codes={"invalid_format": [f'"><img src=x onerror=alert(1)>{HOSTILE}']},
+        run_id="20260213T120000000Z-abcdef",
+        trigger="timer",
+        status="failed",
+        started_at=now - timedelta(hours=1),
+        error=HOSTILE,
+        unmatched_codes={"invalid_format": [f'"><img src=x onerror=alert(1)>{HOSTILE}']},
     )
-    view = dashboard.DashboardView(now=now, tz=IST, timezone_name="Asia/<Kolkata>", health=None,
-                                   status=_status(error=HOSTILE), runs=[run], key='a"b&c<d>')
+    view = dashboard.DashboardView(
+        now=now,
+        tz=IST,
+        timezone_name="Asia/<Kolkata>",
+        health=None,
+        status=_status(error=HOSTILE),
+        runs=[run],
+        key='a"b&c<d>',
+    )
     html = dashboard.render(view)
     assert "<script" not in html and "<img" not in html and 'a"b' not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&quot;&#x27;" in html
@@ -184,16 +220,22 @@ def test_everything_from_state_and_the_request_is_escaped() -> None:
 
 def test_the_page_works_with_one_run_and_no_health_verdict() -> None:
     now = datetime(2026, 2, 13, 18, 10, tzinfo=IST)
-    run = RunRecord(run_id="20260213T120000000Z-abcdef", trigger="cli", status="success",
-                    started_at=now - timedelta(minutes=5), sent_records=12)
+    run = RunRecord(
+        run_id="20260213T120000000Z-abcdef",
+        trigger="cli",
+        status="success",
+        started_at=now - timedelta(minutes=5),
+        sent_records=12,
+    )
     html = dashboard.render(dashboard.DashboardView(now, IST, "Asia/Kolkata", None, _status(), [run]))
     assert marks(html) == [("success", run.run_id)]
     assert "unknown" in html  # no health document: said, not guessed
     assert "in 0 s" not in html and "No failed or warning runs" in html
 
 
-@pytest.mark.parametrize("now", [datetime(2026, 3, 8, 7, 30, tzinfo=ZoneInfo("America/New_York")),
-                                 datetime(2026, 2, 13, 0, 0, tzinfo=IST)])
+@pytest.mark.parametrize(
+    "now", [datetime(2026, 3, 8, 7, 30, tzinfo=ZoneInfo("America/New_York")), datetime(2026, 2, 13, 0, 0, tzinfo=IST)]
+)
 def test_day_labels_follow_the_time_zone(now: datetime) -> None:
     tz = now.tzinfo
     assert tz is not None

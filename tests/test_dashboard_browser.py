@@ -17,19 +17,25 @@ from typing import Any
 
 import pytest
 
+from sandbox.data import generate_rows
 from sandbox.history import synthetic_runs
 from sandbox.serve import Host, _Server, index
-from sandbox.upstream import FakeLE
+from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core.records import utcnow
 from sync_core.settings import load_settings
 from sync_core.store import StateStore
-from sandbox.data import generate_rows
-from sandbox.upstream import FakeLeadPier
 from tests.functions_helpers import REPO_ROOT, App, load_function_app
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 KEY = "browser-test-key"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
@@ -95,8 +101,12 @@ def open_dashboard(browser: Any, base: str, scheme: str, width: int = 1280) -> t
     requests: list[str] = []
     problems: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
-    page.on("console", lambda message: problems.append(f"{message.type}: {message.text}")
-            if message.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"{message.type}: {message.text}") if message.type in ("error", "warning") else None
+        ),
+    )
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     response = page.goto(f"{base}/dashboard?code={KEY}", wait_until="load")
     assert response is not None and response.status == 200

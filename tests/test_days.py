@@ -56,7 +56,9 @@ def test_the_marker_moves_only_over_days_that_follow_it() -> None:
 
 def test_applying_the_same_run_twice_changes_nothing_more() -> None:
     once = advance(TODAY, d(1), 7, [d(13), d(14), d(16)])
-    twice = advance(TODAY, once.last_finalized, 7, [d(13), d(14), d(16)], finalized=once.finalized, unsynced=once.unsynced)
+    twice = advance(
+        TODAY, once.last_finalized, 7, [d(13), d(14), d(16)], finalized=once.finalized, unsynced=once.unsynced
+    )
     assert once == twice
 
 
@@ -91,7 +93,9 @@ def test_backfills_are_split_into_ranges_the_trigger_accepts() -> None:
     long_gap = [date(2026, 1, 1) + timedelta(days=i) for i in range(40)] + [date(2026, 3, 1)]
     view = catch_up(date(2026, 6, 1), date(2026, 5, 31), 7, unsynced=long_gap)
     assert view.backfills() == [
-        (date(2026, 1, 1), date(2026, 1, 31)), (date(2026, 2, 1), date(2026, 2, 9)), (date(2026, 3, 1), date(2026, 3, 1)),
+        (date(2026, 1, 1), date(2026, 1, 31)),
+        (date(2026, 2, 1), date(2026, 2, 9)),
+        (date(2026, 3, 1), date(2026, 3, 1)),
     ]
 
 

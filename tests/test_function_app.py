@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -62,7 +62,9 @@ def test_service_info_names_the_service_and_its_endpoints(app: App) -> None:
     assert info["service"] == "LeadPier Data Sync Service"
     assert info["status"] == "running"
     assert info["version"]
-    assert {"health", "status", "runs", "logs", "logs_download", "trigger", "openapi", "docs", "dashboard"} <= set(info["endpoints"])
+    assert {"health", "status", "runs", "logs", "logs_download", "trigger", "openapi", "docs", "dashboard"} <= set(
+        info["endpoints"]
+    )
 
 
 # -- POST /trigger and the queue worker ---------------------------------------------------------------
@@ -196,27 +198,33 @@ def test_threads_a_run_starts_carry_the_invocation_id(
     _, queued = app.post_trigger({"date": today().isoformat()})
     context = Context("sync_worker")
     app.work(queued.get()[0], context=context)
-    page_threads = {t for t, name, value in context.thread_local_storage_seen
-                    if name == "invocation_id" and value == context.invocation_id}
+    page_threads = {
+        t
+        for t, name, value in context.thread_local_storage_seen
+        if name == "invocation_id" and value == context.invocation_id
+    }
     assert any(t.startswith("leadpier-page") for t in page_threads)
 
 
 # -- POST /trigger: bad input ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad_body, says", [
-    (b"{not json", "not JSON"),
-    (b"[1, 2]", "JSON object"),
-    ({"date": "2026-13-45"}, "date"),
-    ({"date": "13/02/2026"}, "YYYY-MM-DD"),
-    ({"date": "20260213"}, "YYYY-MM-DD"),
-    ({"from": "2026-01-01", "to": "2026-02-15"}, "31"),
-    ({"from": "2026-01-10", "to": "2026-01-01"}, "before"),
-    ({"from": "2026-01-01"}, "go together"),
-    ({"date": "2026-01-01", "from": "2026-01-01", "to": "2026-01-02"}, "not both"),
-    ({"day": "2026-01-01"}, "unknown field"),
-    ({"date": "2999-01-01"}, "after today"),
-])
+@pytest.mark.parametrize(
+    "bad_body, says",
+    [
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "JSON object"),
+        ({"date": "2026-13-45"}, "date"),
+        ({"date": "13/02/2026"}, "YYYY-MM-DD"),
+        ({"date": "20260213"}, "YYYY-MM-DD"),
+        ({"from": "2026-01-01", "to": "2026-02-15"}, "31"),
+        ({"from": "2026-01-10", "to": "2026-01-01"}, "before"),
+        ({"from": "2026-01-01"}, "go together"),
+        ({"date": "2026-01-01", "from": "2026-01-01", "to": "2026-01-02"}, "not both"),
+        ({"day": "2026-01-01"}, "unknown field"),
+        ({"date": "2999-01-01"}, "after today"),
+    ],
+)
 def test_bad_trigger_bodies_get_400_and_change_nothing(app: App, blob_container, bad_body, says: str) -> None:
     before = blob_names(blob_container)
     response, queued = app.post_trigger(bad_body)
@@ -237,8 +245,10 @@ def test_a_runs_limit_out_of_range_gets_400(app: App, limit: str) -> None:
     assert "1 to 100" in body(response)["error"]
 
 
-@pytest.mark.parametrize("run_id", ["nope", "20260213T180335123Z", "20260213T180335123Z-XYZXYZ", "../source.json",
-                                    "20260213T180335123Z-1a2b3c.1"])
+@pytest.mark.parametrize(
+    "run_id",
+    ["nope", "20260213T180335123Z", "20260213T180335123Z-XYZXYZ", "../source.json", "20260213T180335123Z-1a2b3c.1"],
+)
 def test_a_malformed_run_id_gets_400(app: App, run_id: str, blob_container) -> None:
     response = app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id})
     assert response.status_code == 400
@@ -268,8 +278,12 @@ def test_runs_are_listed_newest_first_up_to_the_limit(app: App) -> None:
 
 
 def test_the_timer_runs_with_trigger_timer_and_keeps_its_schedule_status(app: App, caplog) -> None:
-    upcoming = (datetime.now(timezone.utc) + timedelta(minutes=7)).replace(microsecond=0)
-    status = {"Last": "2026-02-13T17:50:00+00:00", "Next": upcoming.isoformat(), "LastUpdated": "2026-02-13T17:50:00+00:00"}
+    upcoming = (datetime.now(UTC) + timedelta(minutes=7)).replace(microsecond=0)
+    status = {
+        "Last": "2026-02-13T17:50:00+00:00",
+        "Next": upcoming.isoformat(),
+        "LastUpdated": "2026-02-13T17:50:00+00:00",
+    }
     with caplog.at_level("WARNING"):
         app.tick(status, past_due=True)
     assert any("past due" in r.getMessage() for r in caplog.records)
@@ -289,8 +303,12 @@ def test_status_before_any_run(app: App) -> None:
     response = app.get("status", "/status")
     assert response.status_code == 200
     shown = body(response)
-    assert shown["scheduler"] == {"running": True, "schedule": "0 */10 * * * *", "timezone": "Asia/Kolkata",
-                                  "next_run": shown["scheduler"]["next_run"]}
+    assert shown["scheduler"] == {
+        "running": True,
+        "schedule": "0 */10 * * * *",
+        "timezone": "Asia/Kolkata",
+        "next_run": shown["scheduler"]["next_run"],
+    }
     assert shown["scheduler"]["next_run"].endswith(" IST")
     assert shown["job_statistics"]["success_rate"] == "N/A"
     assert shown["last_execution"] is None
@@ -345,8 +363,9 @@ def test_logs_of_an_old_day_count_their_lines_too(app: App, blob_container) -> N
     blob_container.create_container()
     blob = blob_container.get_blob_client("logs/scheduler_20200101.log")
     blob.create_append_blob()
-    blob.append_block(b"".join(f"2020-01-01 10:00:{i:02d},000 - sync_core.pipeline - INFO - line {i}\n".encode()
-                               for i in range(30)))
+    blob.append_block(
+        b"".join(f"2020-01-01 10:00:{i:02d},000 - sync_core.pipeline - INFO - line {i}\n".encode() for i in range(30))
+    )
     shown = body(app.get("logs", "/logs", params={"lines": "5", "date": "2020-01-01"}))
     assert shown["total_lines"] == 30 and shown["showing"] == 5
     assert shown["logs"][-1].endswith("line 29")
@@ -418,20 +437,41 @@ def test_the_app_imports_and_indexes_every_function_with_no_settings_at_all(tmp_
         "print(','.join(sorted(m for m in sys.modules if m.startswith('sync_core'))) or '-')\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'requests', 'tenacity'))) or '-')"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(REPO_ROOT)],
-                          env={"PATH": os.environ.get("PATH", ""), **environment},
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(REPO_ROOT)],
+        env={"PATH": os.environ.get("PATH", ""), **environment},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     names, core_modules, third_party = done.stdout.split()
-    assert names.split(",") == sorted(["sync_timer", "sync_worker", "service_info", "health", "status", "runs", "logs",
-                                       "logs_download", "trigger", "openapi", "docs", "dashboard"])
+    assert names.split(",") == sorted(
+        [
+            "sync_timer",
+            "sync_worker",
+            "service_info",
+            "health",
+            "status",
+            "runs",
+            "logs",
+            "logs_download",
+            "trigger",
+            "openapi",
+            "docs",
+            "dashboard",
+        ]
+    )
     # Only the standard-library-only schedule grammar is loaded with the app; the rest waits for a function to run.
     assert core_modules == ("sync_core,sync_core.ncrontab" if environment else "-")
     assert third_party == "-"
 
 
 @pytest.mark.parametrize("schedule", ["every ten minutes", "*/10 * * * *", "99 * * * * *"])
-def test_an_invalid_schedule_falls_back_to_the_default_at_import(schedule: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_invalid_schedule_falls_back_to_the_default_at_import(
+    schedule: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SYNC_SCHEDULE", schedule)
     monkeypatch.setenv("SYNC_RUN_ON_STARTUP", "maybe")
     fresh = App()

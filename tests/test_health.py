@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.storage.queue import QueueClient
@@ -32,7 +32,7 @@ def check(app: App) -> tuple[int, dict]:
 
 
 def test_healthy_after_a_recent_success(app: App) -> None:
-    set_stats(lambda s: setattr(s, "last_success_at", datetime.now(timezone.utc) - timedelta(minutes=3)))
+    set_stats(lambda s: setattr(s, "last_success_at", datetime.now(UTC) - timedelta(minutes=3)))
     code, shown = check(app)
     assert code == 200
     assert shown["status"] == "healthy"
@@ -52,7 +52,7 @@ def test_a_fresh_app_with_no_run_yet_is_healthy(app: App) -> None:
 
 
 def test_a_last_success_older_than_three_intervals_is_degraded(app: App) -> None:
-    set_stats(lambda s: setattr(s, "last_success_at", datetime.now(timezone.utc) - timedelta(minutes=45)))
+    set_stats(lambda s: setattr(s, "last_success_at", datetime.now(UTC) - timedelta(minutes=45)))
     code, shown = check(app)
     assert code == 200
     assert shown["status"] == "degraded"
@@ -61,12 +61,17 @@ def test_a_last_success_older_than_three_intervals_is_degraded(app: App) -> None
 
 
 def test_no_success_long_after_the_first_run_is_degraded(app: App) -> None:
-    long_ago = datetime.now(timezone.utc) - timedelta(hours=2)
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
 
     def failed_long_ago(stats: JobStats) -> None:
         stats.total_runs = stats.failed_runs = 1
-        stats.last_execution = LastExecution(run_id="20260213T180335123Z-1a2b3c", timestamp=long_ago,
-                                             status="failed", trigger="timer", error="LeadPier refused the login")
+        stats.last_execution = LastExecution(
+            run_id="20260213T180335123Z-1a2b3c",
+            timestamp=long_ago,
+            status="failed",
+            trigger="timer",
+            error="LeadPier refused the login",
+        )
 
     set_stats(failed_long_ago)
     code, shown = check(app)
@@ -76,7 +81,7 @@ def test_no_success_long_after_the_first_run_is_degraded(app: App) -> None:
 
 def test_the_disabled_timer_shows_and_staleness_is_not_held_against_it(app: App, monkeypatch) -> None:
     monkeypatch.setenv("AzureWebJobs.sync_timer.Disabled", "true")
-    set_stats(lambda s: setattr(s, "last_success_at", datetime.now(timezone.utc) - timedelta(days=2)))
+    set_stats(lambda s: setattr(s, "last_success_at", datetime.now(UTC) - timedelta(days=2)))
     code, shown = check(app)
     assert code == 200
     assert shown["scheduler_running"] is False
@@ -87,7 +92,7 @@ def test_messages_in_the_poison_queue_degrade_health(app: App, azurite: Azurite)
     queue = QueueClient.from_connection_string(azurite.connection_string, "leadpier-sync-runs-poison")
     try:
         queue.create_queue()
-    except Exception:  # noqa: BLE001 - another test on this Azurite made it already
+    except Exception:
         pass
     queue.clear_messages()
     queue.send_message("a")

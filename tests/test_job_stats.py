@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sync_core.records import JobStats, RunRecord
 
-STARTED = datetime(2026, 2, 13, 18, 0, tzinfo=timezone.utc)
+STARTED = datetime(2026, 2, 13, 18, 0, tzinfo=UTC)
 
 
 def record(run_id: str, status: str) -> RunRecord:

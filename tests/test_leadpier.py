@@ -38,7 +38,9 @@ def claims_of(token: str) -> dict[str, Any]:
 
 @pytest.fixture
 def store(azurite: Azurite, container_name: str) -> StateStore:
-    return StateStore(ConnectionStringTarget(connection_string=SecretStr(azurite.connection_string), container=container_name))
+    return StateStore(
+        ConnectionStringTarget(connection_string=SecretStr(azurite.connection_string), container=container_name)
+    )
 
 
 def client(
@@ -75,7 +77,13 @@ def test_every_page_of_the_day_is_read(leadpier: FakeLeadPier, store: StateStore
     assert sorted(b["offset"] for b in bodies) == [0, 50, 100, 150]
     assert all(
         {k: b[k] for k in ("limit", "orderBy", "orderDirection", "periodFrom", "periodTo")}
-        == {"limit": 50, "orderBy": "source", "orderDirection": "DESC", "periodFrom": "2026-02-13", "periodTo": "2026-02-13"}
+        == {
+            "limit": 50,
+            "orderBy": "source",
+            "orderDirection": "DESC",
+            "periodFrom": "2026-02-13",
+            "periodTo": "2026-02-13",
+        }
         for b in bodies
     )
 
@@ -143,7 +151,9 @@ def test_a_stored_token_is_reused_by_the_next_client(leadpier: FakeLeadPier, sto
     client(leadpier, store).fetch_day(DAY)
 
     assert leadpier.logins == 1
-    assert [r["headers"]["authorization"] for r in leadpier.stats_requests] == [f"bearer {leadpier.issued_tokens[0]}"] * 2
+    assert [r["headers"]["authorization"] for r in leadpier.stats_requests] == [
+        f"bearer {leadpier.issued_tokens[0]}"
+    ] * 2
 
 
 @pytest.mark.parametrize("custom_leadpier", [{"expiry_claim": "exp"}, {"expiry_claim": "expires"}], indirect=True)
@@ -169,7 +179,9 @@ def test_without_an_expiry_claim_the_token_lives_the_configured_ttl(
 
 
 @pytest.mark.parametrize("custom_leadpier", [{"token_lifetime_s": 120}], indirect=True)
-def test_a_token_within_the_margin_of_its_expiry_is_not_reused(custom_leadpier: FakeLeadPier, store: StateStore) -> None:
+def test_a_token_within_the_margin_of_its_expiry_is_not_reused(
+    custom_leadpier: FakeLeadPier, store: StateStore
+) -> None:
     client(custom_leadpier, store).ensure_token()
 
     client(custom_leadpier, store).ensure_token()
@@ -309,7 +321,9 @@ def test_runs_ignore_proxy_variables(
     assert leadpier.logins == 1 and len(le.puts) == 1
 
 
-def test_a_custom_user_agent_setting_is_sent(sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier) -> None:
+def test_a_custom_user_agent_setting_is_sent(
+    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier
+) -> None:
     monkeypatch.setenv("LEADPIER_USER_AGENT", "Chrome-like/1.0")
 
     assert run_sync(RunRequest(trigger="cli", dates=[DAY])).status == "success"

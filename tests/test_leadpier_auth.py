@@ -28,7 +28,9 @@ HEADERS = {
 
 @pytest.fixture
 def store(azurite: Azurite, container_name: str) -> StateStore:
-    return StateStore(ConnectionStringTarget(connection_string=SecretStr(azurite.connection_string), container=container_name))
+    return StateStore(
+        ConnectionStringTarget(connection_string=SecretStr(azurite.connection_string), container=container_name)
+    )
 
 
 def auth(server: FakeLeadPier, store: StateStore, *, password: str = LEADPIER_PASSWORD) -> LeadPierAuth:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,18 +12,41 @@ from sync_core import ncrontab
 from sync_core.schedule import validate_schedule
 from tests.functions_helpers import REPO_ROOT, App
 
-UTC = timezone.utc
+UTC = UTC
 AFTER = datetime(2026, 12, 4, 10, 17, 30, tzinfo=UTC)  # a Friday
 
 ACCEPTED = [
-    "0 */10 * * * *", "*/15 * * * * *", "0 0 */2 * * MON-FRI", "30 5 2 * * 1-5", "0 0 0 1 1 *",
-    "0 0 9 * jan-mar sun", "0 0 9 * * Monday", "5/15 * * * * *", "0 0,30 8-18/2 * * *", "0 59-0 * * * *",
+    "0 */10 * * * *",
+    "*/15 * * * * *",
+    "0 0 */2 * * MON-FRI",
+    "30 5 2 * * 1-5",
+    "0 0 0 1 1 *",
+    "0 0 9 * jan-mar sun",
+    "0 0 9 * * Monday",
+    "5/15 * * * * *",
+    "0 0,30 8-18/2 * * *",
+    "0 59-0 * * * *",
 ]
 # The host's NCrontab has no L, W, # or ?, which Quartz-style parsers take; a step of 0 and out-of-range values are refused.
 REFUSED = [
-    "0 0 0 L * *", "0 0 0 * * 1#2", "0 0 0 15W * *", "0 0 12 ? * *", "0 0 0 * * 5L", "*/0 * * * * *",
-    "0 60 * * * *", "0 0 24 * * *", "0 0 0 0 * *", "0 0 0 32 * *", "0 0 0 * 13 *", "0 0 0 * * 7", "0 0 0 * * XYZ",
-    "*/10 * * * *", "0 */10 * * * * *", "", "0 1,,2 * * * *", "0 -5 * * * *",
+    "0 0 0 L * *",
+    "0 0 0 * * 1#2",
+    "0 0 0 15W * *",
+    "0 0 12 ? * *",
+    "0 0 0 * * 5L",
+    "*/0 * * * * *",
+    "0 60 * * * *",
+    "0 0 24 * * *",
+    "0 0 0 0 * *",
+    "0 0 0 32 * *",
+    "0 0 0 * 13 *",
+    "0 0 0 * * 7",
+    "0 0 0 * * XYZ",
+    "*/10 * * * *",
+    "0 */10 * * * * *",
+    "",
+    "0 1,,2 * * * *",
+    "0 -5 * * * *",
 ]
 
 
@@ -39,17 +62,20 @@ def test_what_the_host_refuses_is_refused_with_the_field_named(expression: str) 
     assert "field" in str(raised.value) or "fields" in str(raised.value)
 
 
-@pytest.mark.parametrize(("expression", "expected"), [
-    ("0 */10 * * * *", datetime(2026, 12, 4, 10, 20, tzinfo=UTC)),
-    ("*/15 * * * * *", datetime(2026, 12, 4, 10, 17, 45, tzinfo=UTC)),
-    ("0 0 */2 * * MON-FRI", datetime(2026, 12, 4, 12, 0, tzinfo=UTC)),
-    ("0 0 9 * * Mon", datetime(2026, 12, 7, 9, 0, tzinfo=UTC)),           # next Monday
-    ("5/15 * * * * *", datetime(2026, 12, 4, 10, 17, 35, tzinfo=UTC)),    # 5, 20, 35, 50
-    ("0 0 0 1 * *", datetime(2027, 1, 1, tzinfo=UTC)),                    # into the next month and year
-    ("0 0 0 31 * *", datetime(2026, 12, 31, tzinfo=UTC)),
-    ("0 0 0 29 2 *", datetime(2028, 2, 29, tzinfo=UTC)),                  # the next leap day
-    ("0 0 0 13 * FRI", datetime(2027, 8, 13, tzinfo=UTC)),                # day AND weekday, as NCrontab does
-])
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("0 */10 * * * *", datetime(2026, 12, 4, 10, 20, tzinfo=UTC)),
+        ("*/15 * * * * *", datetime(2026, 12, 4, 10, 17, 45, tzinfo=UTC)),
+        ("0 0 */2 * * MON-FRI", datetime(2026, 12, 4, 12, 0, tzinfo=UTC)),
+        ("0 0 9 * * Mon", datetime(2026, 12, 7, 9, 0, tzinfo=UTC)),  # next Monday
+        ("5/15 * * * * *", datetime(2026, 12, 4, 10, 17, 35, tzinfo=UTC)),  # 5, 20, 35, 50
+        ("0 0 0 1 * *", datetime(2027, 1, 1, tzinfo=UTC)),  # into the next month and year
+        ("0 0 0 31 * *", datetime(2026, 12, 31, tzinfo=UTC)),
+        ("0 0 0 29 2 *", datetime(2028, 2, 29, tzinfo=UTC)),  # the next leap day
+        ("0 0 0 13 * FRI", datetime(2027, 8, 13, tzinfo=UTC)),  # day AND weekday, as NCrontab does
+    ],
+)
 def test_the_next_firing_follows_the_hosts_rules(expression: str, expected: datetime) -> None:
     assert ncrontab.parse(expression).next_after(AFTER) == expected
 

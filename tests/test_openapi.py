@@ -54,7 +54,7 @@ def test_every_route_of_the_app_is_described_with_its_methods(spec, http_functio
 def test_the_function_key_protects_exactly_the_function_level_routes(spec, http_functions) -> None:
     scheme = spec["components"]["securitySchemes"]["functionKey"]
     assert scheme == {"type": "apiKey", "in": "header", "name": "x-functions-key"}
-    for name, (route, methods, auth) in http_functions.items():
+    for route, _methods, auth in http_functions.values():
         for path in spec_paths(route):
             for operation in spec["paths"][path].values():
                 assert (operation["security"] == [{"functionKey": []}]) == (auth == "function"), path
@@ -106,6 +106,13 @@ def test_the_trigger_body_states_its_three_shapes(spec) -> None:
     validator = Draft202012Validator(body)
     for good in ({}, {"dry_run": True}, {"date": "2026-02-13"}, {"from": "2026-02-01", "to": "2026-02-03"}):
         assert validator.is_valid(good), good
-    for bad in ({"date": "2026-02-13", "from": "2026-02-01", "to": "2026-02-03"}, {"from": "2026-02-01"},
-                {"to": "2026-02-01"}, {"date": None}, {"dry_run": 0}, {"dry_run": "yes"}, {"day": "2026-02-13"}):
+    for bad in (
+        {"date": "2026-02-13", "from": "2026-02-01", "to": "2026-02-03"},
+        {"from": "2026-02-01"},
+        {"to": "2026-02-01"},
+        {"date": None},
+        {"dry_run": 0},
+        {"dry_run": "yes"},
+        {"day": "2026-02-13"},
+    ):
         assert not validator.is_valid(bad), bad

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,8 +16,8 @@ from azure.storage.blob import ContainerClient
 from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core import pipeline
-from sync_core.errors import LockBusy
 from sync_core.days import day_range
+from sync_core.errors import LockBusy
 from sync_core.pipeline import RunRequest, report_days, run_sync
 from sync_core.records import utcnow
 from sync_core.settings import load_settings
@@ -50,7 +50,7 @@ def job_stats(container: ContainerClient) -> dict[str, Any]:
 
 
 def run_blob(container: ContainerClient, record: Any) -> dict[str, Any]:
-    day = record.started_at.astimezone(timezone.utc).strftime("%Y%m%d")
+    day = record.started_at.astimezone(UTC).strftime("%Y%m%d")
     return blob_json(container, f"runs/{day}/{record.run_id}.json")
 
 
@@ -82,7 +82,7 @@ def expected_le_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         revenue = _number(row.get("totalRevenue"))
 
-        def whole(name: str) -> int:
+        def whole(name: str, row: dict[str, Any] = row) -> int:
             return int(_number(row.get(name)).quantize(Decimal(1), ROUND_HALF_UP))
 
         def cents(value: Decimal) -> float:
@@ -160,7 +160,9 @@ def test_a_range_backfill_sends_each_day_once(sync_env: dict[str, str], leadpier
     assert [r["json"]["periodFrom"] for r in leadpier.stats_requests] == record.report_dates
 
 
-def test_a_single_day_backfill_touches_only_that_day(sync_env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE) -> None:
+def test_a_single_day_backfill_touches_only_that_day(
+    sync_env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE
+) -> None:
     leadpier.set_rows(DAY, [{"source": "mta_0213-lbe-e1", "visitors": 5}])
 
     record = run(trigger="manual", dates=[DAY])
@@ -302,7 +304,7 @@ def test_le_answering_success_false_makes_a_warning_with_its_message(
 
 
 def test_report_days_are_yesterday_and_today_until_yesterday_is_finalized() -> None:
-    now = datetime(2026, 2, 13, 20, 0, tzinfo=timezone.utc)  # 01:30 on the 14th in Kolkata
+    now = datetime(2026, 2, 13, 20, 0, tzinfo=UTC)  # 01:30 on the 14th in Kolkata
 
     assert report_days(now, IST, None) == [date(2026, 2, 13), date(2026, 2, 14)]
     assert report_days(now, IST, "2026-02-12") == [date(2026, 2, 13), date(2026, 2, 14)]
@@ -451,7 +453,7 @@ def test_the_run_record_blob_holds_every_field_spec_lists(
 
     assert re.fullmatch(r"\d{8}T\d{9}Z-[0-9a-f]{6}", record.run_id)
     saved = run_blob(blob_container, record)
-    assert RUN_RECORD_FIELDS <= set(saved)
+    assert set(saved) >= RUN_RECORD_FIELDS
     assert saved["run_id"] == record.run_id and saved["trigger"] == "cli" and saved["status"] == "success"
     assert saved["report_dates"] == ["2026-02-13"] and saved["fetched_rows"] == 20
     for name in ("started_at", "finished_at"):
@@ -480,10 +482,12 @@ def test_each_run_appends_its_lines_to_the_days_log_in_the_old_format(
     blob = blob_container.get_blob_client(f"logs/scheduler_{day}.log")
     assert blob.get_blob_properties().blob_type == "AppendBlob"
     lines = blob.download_blob().readall().decode().splitlines()
-    assert lines and all(LINE.match(line) for line in lines), [l for l in lines if not LINE.match(l)]
+    assert lines and all(LINE.match(line) for line in lines), [line for line in lines if not LINE.match(line)]
     assert sum(f"Run {first.run_id} started" in line for line in lines) == 1
     assert sum(f"Run {second.run_id} finished: success" in line for line in lines) == 1
-    assert lines.index(next(l for l in lines if second.run_id in l)) > lines.index(next(l for l in lines if first.run_id in l))
+    assert lines.index(next(line for line in lines if second.run_id in line)) > lines.index(
+        next(line for line in lines if first.run_id in line)
+    )
 
 
 def test_log_times_are_shown_in_the_service_time_zone(
@@ -510,12 +514,10 @@ def test_lines_logged_by_page_threads_stay_with_their_run(
     assert "the token was refused; logging in again" in log_text(blob_container, record)
 
 
-def test_status_before_the_first_run_and_after_a_success(
-    sync_env: dict[str, str], leadpier: FakeLeadPier
-) -> None:
+def test_status_before_the_first_run_and_after_a_success(sync_env: dict[str, str], leadpier: FakeLeadPier) -> None:
     settings = load_settings()
     store = StateStore(settings.storage)
-    now = datetime(2026, 2, 13, 17, 53, 35, tzinfo=timezone.utc)
+    now = datetime(2026, 2, 13, 17, 53, 35, tzinfo=UTC)
 
     before = status_document(settings, store, now=now).model_dump(mode="json")
     leadpier.set_rows(DAY, [{"source": "mta_0213-lbe-e1", "visitors": 1}, {"source": "organic-x", "visitors": 1}])
@@ -654,7 +656,10 @@ def test_corrupt_state_blobs_do_not_stop_the_sync_and_are_rewritten(
 
 
 def test_a_refused_login_ends_the_run_without_trying_the_other_days(
-    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier, le: FakeLE,
+    sync_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    leadpier: FakeLeadPier,
+    le: FakeLE,
 ) -> None:
     monkeypatch.setenv("LEADPIER_PASSWORD", "not-the-password")
 
@@ -667,7 +672,10 @@ def test_a_refused_login_ends_the_run_without_trying_the_other_days(
 
 
 def test_a_run_stopped_by_its_deadline_keeps_the_totals_of_what_it_did(
-    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier, le: FakeLE,
+    sync_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    leadpier: FakeLeadPier,
+    le: FakeLE,
 ) -> None:
     monkeypatch.setenv("SYNC_RUN_DEADLINE_SECONDS", "2")
     leadpier.set_rows(DAY, [{"source": "mta_0213-lbe-e1", "visitors": 3}, {"source": "mta_0213-lbe-e2", "visitors": 4}])

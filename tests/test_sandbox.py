@@ -29,8 +29,14 @@ from tests.functions_helpers import REPO_ROOT
 
 
 def sandbox(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO_ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", *args],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _env() -> dict[str, str]:
@@ -38,8 +44,17 @@ def _env() -> dict[str, str]:
     return keep | {"PYTHONUNBUFFERED": "1"}
 
 
-@pytest.mark.parametrize("args", [["--sources", "-5"], ["--sources", "many"], ["--port", "70000"],
-                                  ["--schedule", "every minute"], ["--json", "--serve"], ["--nope"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--sources", "-5"],
+        ["--sources", "many"],
+        ["--port", "70000"],
+        ["--schedule", "every minute"],
+        ["--json", "--serve"],
+        ["--nope"],
+    ],
+)
 def test_bad_arguments_get_a_usage_error_not_a_traceback(args: list[str]) -> None:
     done = sandbox(*args, timeout=60)
     assert done.returncode == 2
@@ -73,7 +88,9 @@ def test_route_templates_match_as_the_host_matches_them() -> None:
     assert not runs.fullmatch("runs/a/b") and not runs.fullmatch("runsx")
     root = route_pattern("{ignored:maxlength(0)?}")
     assert root.fullmatch("") and not root.fullmatch("x")
-    assert route_pattern("logs/download").fullmatch("logs/download") and not route_pattern("logs").fullmatch("logs/download")
+    assert route_pattern("logs/download").fullmatch("logs/download") and not route_pattern("logs").fullmatch(
+        "logs/download"
+    )
 
 
 # -- --serve --------------------------------------------------------------------------------------------------
@@ -104,7 +121,11 @@ def start_served(*extra: str) -> Served:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "--serve", "--port", str(port), "--sources", "30", *extra],
-        cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,  # a terminal's Ctrl-C is sent below, to this process only
     )
     lines: list[str] = []
@@ -173,8 +194,10 @@ def test_serve_answers_every_route_with_the_key_enforced_and_stops_cleanly(serve
 
     accepted = served.json(f"/trigger?code={served.key}", method="POST")
     run_id = accepted["run_id"]
-    done = wait_for(lambda: served.json(f"/runs/{run_id}", headers=key)["status"] in ("success", "warning"),
-                    "the queue worker doing the triggered run")
+    done = wait_for(
+        lambda: served.json(f"/runs/{run_id}", headers=key)["status"] in ("success", "warning"),
+        "the queue worker doing the triggered run",
+    )
     assert done
     assert served.json(f"/runs/{run_id}", headers=key)["trigger"] == "manual"
 
@@ -210,15 +233,28 @@ def test_the_sandbox_never_touches_the_storage_or_upstreams_of_the_shell_or_loca
             "LE_API_URL": f"{real_le.url}/le_api.php",
             "SYNC_STATE_CONTAINER": "production-state",
         }
-        (tmp_path / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": {
-            "AzureWebJobsStorage": azurite_fresh.connection_string,
-            "SYNC_STORAGE_ACCOUNT_URL": "https://production.blob.core.windows.net",
-            "LEADPIER_USERNAME": "real-user",
-            "LEADPIER_PASSWORD": "real-password",
-        }}))
+        (tmp_path / "local.settings.json").write_text(
+            json.dumps(
+                {
+                    "IsEncrypted": False,
+                    "Values": {
+                        "AzureWebJobsStorage": azurite_fresh.connection_string,
+                        "SYNC_STORAGE_ACCOUNT_URL": "https://production.blob.core.windows.net",
+                        "LEADPIER_USERNAME": "real-user",
+                        "LEADPIER_PASSWORD": "real-password",
+                    },
+                }
+            )
+        )
 
-        done = subprocess.run([sys.executable, "-m", "sandbox", "--sources", "5"], cwd=tmp_path, env=shell,
-                              capture_output=True, text=True, timeout=180)
+        done = subprocess.run(
+            [sys.executable, "-m", "sandbox", "--sources", "5"],
+            cwd=tmp_path,
+            env=shell,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
 
         assert done.returncode == 0, done.stderr[-2000:]
         assert real_leadpier.requests == [] and real_le.puts == []

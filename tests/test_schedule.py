@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from sync_core.schedule import DEFAULT_SCHEDULE, interval, next_occurrence, validate_schedule
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.mark.parametrize("expression", ["0 */10 * * * *", "0 0 * * * *", "30 5 2 * * 1-5", "0 0 0 1 1 *"])
@@ -58,7 +58,11 @@ def test_seconds_are_the_first_field() -> None:
 
 @pytest.mark.parametrize(
     ("expression", "expected"),
-    [("0 */10 * * * *", timedelta(minutes=10)), ("0 0 * * * *", timedelta(hours=1)), ("*/15 * * * * *", timedelta(seconds=15))],
+    [
+        ("0 */10 * * * *", timedelta(minutes=10)),
+        ("0 0 * * * *", timedelta(hours=1)),
+        ("*/15 * * * * *", timedelta(seconds=15)),
+    ],
 )
 def test_the_interval_is_the_gap_between_two_firings(expression: str, expected: timedelta) -> None:
     assert interval(expression, datetime(2026, 2, 13, 17, 53, 35, tzinfo=UTC)) == expected

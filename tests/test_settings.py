@@ -172,8 +172,12 @@ def test_sync_domain_codes_adds_a_code_and_null_removes_one(tmp_path: Path) -> N
 
 def test_the_state_container_is_reached_by_the_first_configured_connection(tmp_path: Path) -> None:
     separate = CONNECTION.replace("127.0.0.1:1", "127.0.0.1:2")
-    first = load_settings(minimal(SYNC_STORAGE_CONNECTION=separate, SYNC_STORAGE_ACCOUNT_URL="https://a.blob.core.windows.net"), tmp_path)
-    second = load_settings(minimal(SYNC_STORAGE_ACCOUNT_URL="https://a.blob.core.windows.net/", SYNC_STORAGE_CLIENT_ID="cid"), tmp_path)
+    first = load_settings(
+        minimal(SYNC_STORAGE_CONNECTION=separate, SYNC_STORAGE_ACCOUNT_URL="https://a.blob.core.windows.net"), tmp_path
+    )
+    second = load_settings(
+        minimal(SYNC_STORAGE_ACCOUNT_URL="https://a.blob.core.windows.net/", SYNC_STORAGE_CLIENT_ID="cid"), tmp_path
+    )
     identity_env = {k: v for k, v in minimal().items() if k != "AzureWebJobsStorage"}
     identity = load_settings({**identity_env, "AzureWebJobsStorage__accountName": "acct"}, tmp_path)
 

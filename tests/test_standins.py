@@ -217,9 +217,7 @@ def test_closed_port_url_refuses_connections() -> None:
 
 
 def test_le_counts_matched_and_unmatched_codes(le: FakeLE) -> None:
-    answer = le_put(
-        le, ["mta-b_0213-lbe-e2", "SPG_0301-AFW-E1", "mta_0213-xyz-e1", "vr-b-oZaR5m-t-mlYq6o-0213"]
-    ).json()
+    answer = le_put(le, ["mta-b_0213-lbe-e2", "SPG_0301-AFW-E1", "mta_0213-xyz-e1", "vr-b-oZaR5m-t-mlYq6o-0213"]).json()
 
     assert answer["success"] is True
     assert (answer["matched"], answer["unmatched"], answer["total_received"]) == (2, 2, 4)
@@ -306,9 +304,7 @@ def test_sync_env_points_the_app_at_the_stand_ins(
     sync_env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, tmp_path: Path
 ) -> None:
     assert os.environ["LEADPIER_BASE_URL"] == leadpier.url
-    assert re.fullmatch(
-        r"http://127\.0\.0\.1:\d+/email_dashboard/stats/le_api\.php", os.environ["LE_API_URL"]
-    )
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/email_dashboard/stats/le_api\.php", os.environ["LE_API_URL"])
     assert "QueueEndpoint=http://127.0.0.1:" in os.environ["AzureWebJobsStorage"]
     assert Path.cwd() == tmp_path
     assert not any(name.startswith("AzureWebJobsStorage__") for name in os.environ)

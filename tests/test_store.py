@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from azure.storage.blob import ContainerClient
+from pydantic import SecretStr
 
 from sandbox.azurite import Azurite
 from sync_core.errors import ConcurrentUpdate
 from sync_core.records import JobStats, LeadPierSession, RunRecord, new_run_id
 from sync_core.settings import AccountUrlTarget, ConnectionStringTarget, StorageTarget
 from sync_core.store import StateStore, log_blob_name, run_blob_name
-from pydantic import SecretStr
 
 DAY = date(2026, 2, 13)
 
@@ -57,7 +57,7 @@ def test_concurrent_updates_from_two_stores_and_many_threads_lose_nothing(
         try:
             for i in range(per_thread):
                 stores[(index + i) % 2].update_job_stats(bump_total)
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(repr(exc))
 
     workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
@@ -108,7 +108,7 @@ def test_a_corrupt_job_stats_json_is_treated_as_empty_and_rewritten_whole(
 
 
 def test_saving_the_session_on_a_stale_etag_is_refused(store: StateStore, blob_container: ContainerClient) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     session = LeadPierSession(token="t1", last_login_time=now, expires_at=now + timedelta(hours=1))
     etag = store.save_session(session, None)
     store.save_session(session.model_copy(update={"token": "t2"}), etag)
@@ -165,7 +165,7 @@ def test_waiting_for_the_lock_succeeds_once_the_holder_releases(store: StateStor
 
 
 def test_a_run_record_is_kept_at_runs_day_run_id(store: StateStore, blob_container: ContainerClient) -> None:
-    started = datetime(2026, 2, 13, 23, 59, 59, tzinfo=timezone.utc)
+    started = datetime(2026, 2, 13, 23, 59, 59, tzinfo=UTC)
     run_id = new_run_id(started)
     store.save_run(RunRecord(run_id=run_id, trigger="cli", status="success", started_at=started))
 
@@ -176,7 +176,7 @@ def test_a_run_record_is_kept_at_runs_day_run_id(store: StateStore, blob_contain
 
 
 def test_runs_are_listed_newest_first(store: StateStore) -> None:
-    base = datetime(2026, 2, 12, 23, 50, tzinfo=timezone.utc)
+    base = datetime(2026, 2, 12, 23, 50, tzinfo=UTC)
     ids = [new_run_id(base + timedelta(minutes=10 * i)) for i in range(4)]  # spans two UTC days
     for run_id in ids:
         store.save_run(RunRecord(run_id=run_id, trigger="timer", status="success"))
@@ -225,8 +225,9 @@ def test_the_tail_of_the_log_is_its_last_lines(store: StateStore) -> None:
 def test_an_account_url_reaches_the_state_container_through_a_managed_identity() -> None:
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
-    user_assigned = StateStore(AccountUrlTarget(account_url="https://acct.blob.core.windows.net", client_id="cid",
-                                                container="leadpier-sync"))
+    user_assigned = StateStore(
+        AccountUrlTarget(account_url="https://acct.blob.core.windows.net", client_id="cid", container="leadpier-sync")
+    )
     assert isinstance(user_assigned.container.credential, ManagedIdentityCredential)
     assert user_assigned.container.url == "https://acct.blob.core.windows.net/leadpier-sync"
     # No client id: the system-assigned identity in Azure, a developer's az login on a laptop.

@@ -153,7 +153,11 @@ def test_the_le_payload_serialises_as_the_put_body() -> None:
 NUMBER_FIELDS = ("visitors", "totalLeads", "soldLeads", "totalRevenue", "conversionRate", "soldRate", "EPL", "EPV")
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=12),
     st.sampled_from([10**400, -(10**400), "1e400", "NaN", "-0", "1,000.5", " 7 ", "0x10", "١٢"]),
 )
 json_values = st.recursive(

@@ -32,8 +32,9 @@ def rows() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def env(sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier,
-        rows: list[dict[str, Any]]) -> dict[str, str]:
+def env(
+    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier, rows: list[dict[str, Any]]
+) -> dict[str, str]:
     """sync_env with a 1 s HTTP timeout and the day's rows served by the fake LeadPier."""
     monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "1")
     leadpier.set_rows(DAY, rows)
@@ -116,7 +117,7 @@ class Background:
     def _run(self, **request: Any) -> None:
         try:
             self.record = sync(**request)
-        except BaseException as exc:  # noqa: BLE001 - surfaced by result()
+        except BaseException as exc:
             self.error = exc
 
     def start(self) -> Background:

@@ -22,8 +22,27 @@ scalars = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0, -1, 1e308, -1e308, 5e-324, 2**63, 2**64 + 1, 10**400, -(10**309), float("nan"), float("inf")]),
     st.text(),
-    st.sampled_from(["", " ", "12", "1,234.5", "1e400", "-1e400", "nan", "NaN", "inf", "-Infinity", "0x10",
-                     "1_000", "n/a", "12abc", "\u0661\u0662", "  7  ", "9" * 400]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "12",
+            "1,234.5",
+            "1e400",
+            "-1e400",
+            "nan",
+            "NaN",
+            "inf",
+            "-Infinity",
+            "0x10",
+            "1_000",
+            "n/a",
+            "12abc",
+            "\u0661\u0662",
+            "  7  ",
+            "9" * 400,
+        ]
+    ),
 )
 json_values = st.recursive(
     scalars,
@@ -33,7 +52,9 @@ json_values = st.recursive(
 # Rows as LeadPier could send them: dicts with any subset of the known keys (holding anything) and extra keys.
 rows = st.one_of(
     st.fixed_dictionaries({}, optional={key: json_values for key in KNOWN_KEYS}).flatmap(
-        lambda known: st.dictionaries(st.text(max_size=8), json_values, max_size=3).map(lambda extra: {**extra, **known})
+        lambda known: st.dictionaries(st.text(max_size=8), json_values, max_size=3).map(
+            lambda extra: {**extra, **known}
+        )
     ),
     json_values,  # a row that is not even an object
 )
@@ -83,8 +104,7 @@ def test_any_rows_transform_without_raising_and_each_row_is_counted_once(batch: 
 
     # Unreadable rows (step 5 of a run) are always among the invalid ones, each exactly once.
     unreadable = [
-        row for row in batch
-        if not _source_ok(row) or not all(_is_readable_number(row.get(f)) for f in NUMBER_FIELDS)
+        row for row in batch if not _source_ok(row) or not all(_is_readable_number(row.get(f)) for f in NUMBER_FIELDS)
     ]
     readable = [row for row in batch if row not in unreadable]
     assert len(result.invalid) >= len(unreadable)
@@ -134,7 +154,9 @@ def test_campaign_parser_takes_anything(source: Any) -> None:
         assert parsed.domain_code in BUILTIN_DOMAIN_CODES
 
 
-codes = st.from_regex(r"\A[A-Za-z0-9]{1,6}(-[A-Za-z0-9]{1,4})?_(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])-[A-Za-z0-9]{1,4}-[eE][0-9]{1,3}\Z")
+codes = st.from_regex(
+    r"\A[A-Za-z0-9]{1,6}(-[A-Za-z0-9]{1,4})?_(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])-[A-Za-z0-9]{1,4}-[eE][0-9]{1,3}\Z"
+)
 
 
 @settings(max_examples=300)
@@ -167,11 +189,13 @@ def test_any_text_parses_to_a_code_or_a_reason(text: str) -> None:
 object_rows = st.fixed_dictionaries({}, optional={key: json_values for key in KNOWN_KEYS})
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(batch=st.lists(object_rows, max_size=8))
-def test_a_run_counts_each_bad_row_once_and_sends_the_rest(env: dict[str, str], leadpier: Any, le: Any,
-                                                           batch: list[dict[str, Any]]) -> None:
+def test_a_run_counts_each_bad_row_once_and_sends_the_rest(
+    env: dict[str, str], leadpier: Any, le: Any, batch: list[dict[str, Any]]
+) -> None:
     from tests.faults.conftest import DAY, sync
 
     leadpier.set_rows(DAY, batch)

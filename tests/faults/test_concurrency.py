@@ -16,9 +16,9 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from sandbox.upstream import FakeLE, FakeLeadPier
+from sync_core.lock import LEASE_SECONDS
 from sync_core.settings import load_settings
 from sync_core.status import status_document
-from sync_core.lock import LEASE_SECONDS
 from tests.faults.conftest import DAY, blob_text, expected_records, job_stats, sent_days, state, sync, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -29,13 +29,16 @@ def _spawn(**extra_env: str) -> subprocess.Popen[str]:
     environ = {**os.environ, **extra_env, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen(
         [sys.executable, "-m", "sync_core", "sync", "--date", DAY.isoformat()],
-        env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
-def test_runs_started_at_once_in_separate_processes(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                                    rows: list[dict[str, Any]],
-                                                    blob_container: ContainerClient) -> None:
+def test_runs_started_at_once_in_separate_processes(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]], blob_container: ContainerClient
+) -> None:
     # The winner's PUT is held long enough that every other process tries the lock while it is taken.
     le.faults.add("put", delay_s=8)
 

@@ -25,15 +25,48 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-odd_text = st.sampled_from([
-    "", " ", "0", "-5", "abc", "100000", "1001", "101", "1", "50", "1e3", "1.5", " 7", "\u0663", "0x10", "+3",
-    "2026-02-30", "2026-13-01", "20260213", "2026-02-13T00:00:00", "9999-12-31", "0000-00-00", "2026-2-3",
-    "../../job_stats.json", "runs/../source.json", "%00", "\x00", "'; DROP TABLE runs; --", "null", "true",
-    "{}", "[]", "\u202e", "a" * 5000,
-])
+odd_text = st.sampled_from(
+    [
+        "",
+        " ",
+        "0",
+        "-5",
+        "abc",
+        "100000",
+        "1001",
+        "101",
+        "1",
+        "50",
+        "1e3",
+        "1.5",
+        " 7",
+        "\u0663",
+        "0x10",
+        "+3",
+        "2026-02-30",
+        "2026-13-01",
+        "20260213",
+        "2026-02-13T00:00:00",
+        "9999-12-31",
+        "0000-00-00",
+        "2026-2-3",
+        "../../job_stats.json",
+        "runs/../source.json",
+        "%00",
+        "\x00",
+        "'; DROP TABLE runs; --",
+        "null",
+        "true",
+        "{}",
+        "[]",
+        "\u202e",
+        "a" * 5000,
+    ]
+)
 query_value = st.one_of(odd_text, st.text(max_size=40), st.integers().map(str))
-query_names = st.one_of(st.sampled_from(["lines", "date", "limit", "from", "to", "run_id", "code", "dry_run"]),
-                        st.text(max_size=10))
+query_names = st.one_of(
+    st.sampled_from(["lines", "date", "limit", "from", "to", "run_id", "code", "dry_run"]), st.text(max_size=10)
+)
 queries = st.dictionaries(query_names, query_value, max_size=4)
 run_ids = st.one_of(
     odd_text,
@@ -46,16 +79,32 @@ json_values = st.recursive(
     max_leaves=8,
 )
 trigger_shapes = st.fixed_dictionaries(
-    {}, optional={"date": json_values, "from": json_values, "to": json_values, "dry_run": json_values,
-                  "extra": json_values},
+    {},
+    optional={
+        "date": json_values,
+        "from": json_values,
+        "to": json_values,
+        "dry_run": json_values,
+        "extra": json_values,
+    },
 )
 bodies = st.one_of(
     st.binary(max_size=80),
     json_values.map(lambda v: json.dumps(v).encode()),
     trigger_shapes.map(lambda v: json.dumps(v).encode()),
-    st.sampled_from([b"{", b"\xff\xfe{}", b'{"date": "2026-02-13"', b"[]", b"null", b'"2026-02-13"',
-                     b'{"from": "2026-01-01", "to": "2026-03-01"}', b'{"date": "9999-12-31"}',
-                     b'{"date": "2026-02-13", "from": "2026-02-12", "to": "2026-02-13"}']),
+    st.sampled_from(
+        [
+            b"{",
+            b"\xff\xfe{}",
+            b'{"date": "2026-02-13"',
+            b"[]",
+            b"null",
+            b'"2026-02-13"',
+            b'{"from": "2026-01-01", "to": "2026-03-01"}',
+            b'{"date": "9999-12-31"}',
+            b'{"date": "2026-02-13", "from": "2026-02-12", "to": "2026-02-13"}',
+        ]
+    ),
 )
 
 
@@ -115,8 +164,9 @@ def test_one_run_route(app: App, blob_container: ContainerClient, run_id: str, p
 
 @FUZZ
 @given(params=queries, name=st.sampled_from(["service_info", "health", "status", "openapi", "docs"]))
-def test_routes_without_input_ignore_any_query(app: App, blob_container: ContainerClient, params: dict[str, str],
-                                               name: str) -> None:
+def test_routes_without_input_ignore_any_query(
+    app: App, blob_container: ContainerClient, params: dict[str, str], name: str
+) -> None:
     before = snapshot(blob_container)
     check_answer(app.get(name, "/", params=params), allowed={200})
     assert snapshot(blob_container) == before

@@ -23,8 +23,9 @@ from tests.faults.test_leadpier_faults import _readable
 LE_UPDATE = f"LE update for {DAY.isoformat()}"
 
 
-def test_500_after_retries_fails(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                 rows: list[dict[str, Any]]) -> None:
+def test_500_after_retries_fails(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     le.faults.add("put", status=500, body="Internal Server Error", times=ATTEMPTS)
 
     record = sync()
@@ -40,8 +41,9 @@ def test_500_after_retries_fails(env: dict[str, str], leadpier: FakeLeadPier, le
     assert_recovered(le, leadpier, rows)
 
 
-def test_500_once_then_success(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                               rows: list[dict[str, Any]]) -> None:
+def test_500_once_then_success(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     le.faults.add("put", status=500, body="Internal Server Error")
 
     record = sync()
@@ -51,8 +53,9 @@ def test_500_once_then_success(env: dict[str, str], leadpier: FakeLeadPier, le: 
     assert len(sent_days(le)[DAY.isoformat()]) == expected_records(rows)
 
 
-def test_timeout_on_every_attempt_fails(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                        rows: list[dict[str, Any]]) -> None:
+def test_timeout_on_every_attempt_fails(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     le.faults.add("put", delay_s=5, times=ATTEMPTS)
 
     record = sync()
@@ -64,8 +67,9 @@ def test_timeout_on_every_attempt_fails(env: dict[str, str], leadpier: FakeLeadP
     assert_recovered(le, leadpier, rows)
 
 
-def test_timeout_once_then_success(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                   rows: list[dict[str, Any]]) -> None:
+def test_timeout_once_then_success(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     le.faults.add("put", delay_s=3)
 
     record = sync()
@@ -75,8 +79,9 @@ def test_timeout_once_then_success(env: dict[str, str], leadpier: FakeLeadPier, 
     assert record.sent_records == expected_records(rows)
 
 
-def test_success_false_is_a_warning(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                    rows: list[dict[str, Any]], blob_container: ContainerClient) -> None:
+def test_success_false_is_a_warning(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]], blob_container: ContainerClient
+) -> None:
     le.faults.add("put", status=200, body={"success": False, "message": "database is busy"})
 
     record = sync()
@@ -94,8 +99,9 @@ def test_success_false_is_a_warning(env: dict[str, str], leadpier: FakeLeadPier,
     assert_recovered(le, leadpier, rows)
 
 
-def test_response_not_json_fails(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                 rows: list[dict[str, Any]]) -> None:
+def test_response_not_json_fails(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     le.faults.add("put", status=200, body="<br />\n<b>Fatal error</b>: Uncaught PDOException in le_api.php")
 
     record = sync()
@@ -107,8 +113,9 @@ def test_response_not_json_fails(env: dict[str, str], leadpier: FakeLeadPier, le
     assert_recovered(le, leadpier, rows)
 
 
-def test_client_error_is_not_retried(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                     rows: list[dict[str, Any]]) -> None:
+def test_client_error_is_not_retried(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     le.faults.add("put", status=400, body={"success": False, "message": "expected {report_date, data[]}"})
 
     record = sync()

@@ -31,8 +31,9 @@ def _readable(error: str | None) -> str:
     return error
 
 
-def test_503_with_retry_after_then_success(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                           rows: list[dict[str, Any]], blob_container: ContainerClient) -> None:
+def test_503_with_retry_after_then_success(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]], blob_container: ContainerClient
+) -> None:
     leadpier.faults.add("stats", status=503, headers={"Retry-After": "0"}, body="Service Unavailable", times=2)
 
     record = sync()
@@ -47,10 +48,12 @@ def test_503_with_retry_after_then_success(env: dict[str, str], leadpier: FakeLe
     assert not state().lock_is_held()
 
 
-def test_429_with_retry_after_then_success(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                           rows: list[dict[str, Any]], blob_container: ContainerClient) -> None:
-    leadpier.faults.add("stats", status=429, headers={"Retry-After": "1"},
-                        body={"errorCode": "TOO_MANY_REQUESTS", "data": None})
+def test_429_with_retry_after_then_success(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]], blob_container: ContainerClient
+) -> None:
+    leadpier.faults.add(
+        "stats", status=429, headers={"Retry-After": "1"}, body={"errorCode": "TOO_MANY_REQUESTS", "data": None}
+    )
 
     record = sync()
 
@@ -60,8 +63,9 @@ def test_429_with_retry_after_then_success(env: dict[str, str], leadpier: FakeLe
     assert len(sent_days(le)[DAY.isoformat()]) == expected_records(rows)
 
 
-def test_503_every_time_fails_after_the_retry_budget(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                                     rows: list[dict[str, Any]]) -> None:
+def test_503_every_time_fails_after_the_retry_budget(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     leadpier.faults.add("stats", status=503, headers={"Retry-After": "0"}, times=ATTEMPTS)
 
     record = sync()
@@ -74,8 +78,9 @@ def test_503_every_time_fails_after_the_retry_budget(env: dict[str, str], leadpi
     assert_recovered(le, leadpier, rows)
 
 
-def test_connection_refused_fails_after_the_retry_budget(env: dict[str, str], monkeypatch: Any, le: FakeLE,
-                                                         leadpier: FakeLeadPier, rows: list[dict[str, Any]]) -> None:
+def test_connection_refused_fails_after_the_retry_budget(
+    env: dict[str, str], monkeypatch: Any, le: FakeLE, leadpier: FakeLeadPier, rows: list[dict[str, Any]]
+) -> None:
     monkeypatch.setenv("LEADPIER_BASE_URL", closed_port_url())
 
     record = sync()
@@ -106,8 +111,9 @@ def test_server_that_never_answers_ends_the_run_within_the_retry_budget(
     assert_recovered(le, leadpier, rows)
 
 
-def test_body_that_is_not_json_fails_without_retrying(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                                      rows: list[dict[str, Any]]) -> None:
+def test_body_that_is_not_json_fails_without_retrying(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     leadpier.faults.add("stats", status=200, body="<html><body>Bad gateway (cached)</body></html>")
 
     record = sync()
@@ -119,8 +125,9 @@ def test_body_that_is_not_json_fails_without_retrying(env: dict[str, str], leadp
     assert_recovered(le, leadpier, rows)
 
 
-def test_login_answer_that_is_not_json_fails(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                             rows: list[dict[str, Any]]) -> None:
+def test_login_answer_that_is_not_json_fails(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     leadpier.faults.add("login", status=200, body=b"\x00\xff garbage")
 
     record = sync()
@@ -130,8 +137,9 @@ def test_login_answer_that_is_not_json_fails(env: dict[str, str], leadpier: Fake
     assert_recovered(le, leadpier, rows)
 
 
-def test_error_code_other_than_no_error_fails(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                              rows: list[dict[str, Any]]) -> None:
+def test_error_code_other_than_no_error_fails(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     leadpier.faults.add("stats", status=200, body={"errorCode": "INTERNAL_ERROR", "data": None})
 
     record = sync()
@@ -143,8 +151,13 @@ def test_error_code_other_than_no_error_fails(env: dict[str, str], leadpier: Fak
 
 
 def test_token_revoked_mid_pagination_logs_in_again_and_reads_every_page(
-    env: dict[str, str], monkeypatch: Any, leadpier: FakeLeadPier, le: FakeLE,
-    rows: list[dict[str, Any]], blob_container: ContainerClient, background: Any,
+    env: dict[str, str],
+    monkeypatch: Any,
+    leadpier: FakeLeadPier,
+    le: FakeLE,
+    rows: list[dict[str, Any]],
+    blob_container: ContainerClient,
+    background: Any,
 ) -> None:
     monkeypatch.setenv("LEADPIER_PAGE_SIZE", "10")  # 40 rows: 4 pages
     leadpier.faults.add("stats")  # page 1 as usual
@@ -180,8 +193,9 @@ def test_token_refused_on_every_retry_gives_up_after_two_relogins(
     assert_recovered(le, leadpier, rows)
 
 
-def test_login_refused_fails_with_a_readable_sentence(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                                      rows: list[dict[str, Any]]) -> None:
+def test_login_refused_fails_with_a_readable_sentence(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     leadpier.faults.add("login", status=200, body={"errorCode": "INVALID_CREDENTIALS", "data": None})
 
     record = sync()
@@ -198,8 +212,9 @@ def test_login_refused_fails_with_a_readable_sentence(env: dict[str, str], leadp
     assert_recovered(le, leadpier, rows)
 
 
-def test_wrong_password_is_refused_by_the_server(env: dict[str, str], monkeypatch: Any, leadpier: FakeLeadPier,
-                                                 le: FakeLE, rows: list[dict[str, Any]]) -> None:
+def test_wrong_password_is_refused_by_the_server(
+    env: dict[str, str], monkeypatch: Any, leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     monkeypatch.setenv("LEADPIER_PASSWORD", "not-the-password")
 
     record = sync()
@@ -211,8 +226,9 @@ def test_wrong_password_is_refused_by_the_server(env: dict[str, str], monkeypatc
     assert_recovered(le, leadpier, rows)
 
 
-def test_login_server_error_is_retried_then_fails(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                                   rows: list[dict[str, Any]]) -> None:
+def test_login_server_error_is_retried_then_fails(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     leadpier.faults.add("login", status=502, headers={"Retry-After": "0"}, times=ATTEMPTS)
 
     record = sync()
@@ -223,8 +239,9 @@ def test_login_server_error_is_retried_then_fails(env: dict[str, str], leadpier:
     assert_recovered(le, leadpier, rows)
 
 
-def test_connection_dropped_mid_request_is_retried(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                                   rows: list[dict[str, Any]]) -> None:
+def test_connection_dropped_mid_request_is_retried(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     leadpier.faults.add("stats", close_connection=True)
 
     record = sync()

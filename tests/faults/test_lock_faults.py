@@ -14,8 +14,12 @@ from .conftest import Background, assert_recovered, blob_text, state, wait_for
 
 
 def test_a_run_whose_lease_is_taken_over_stops_before_sending_and_records_failed(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, leadpier: FakeLeadPier, le: FakeLE,
-    blob_container: ContainerClient, rows: list[dict[str, Any]],
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    leadpier: FakeLeadPier,
+    le: FakeLE,
+    blob_container: ContainerClient,
+    rows: list[dict[str, Any]],
 ) -> None:
     # Renew often, so the renewal that finds the lease gone happens while page 1 is still on the wire.
     monkeypatch.setattr(lock_module, "RENEW_EVERY_SECONDS", 0.1)
@@ -38,8 +42,9 @@ def test_a_run_whose_lease_is_taken_over_stops_before_sending_and_records_failed
     assert_recovered(le, leadpier, rows)
 
 
-def test_a_lease_not_renewed_in_time_counts_as_lost_even_if_renewal_hangs(env: dict[str, str],
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lease_not_renewed_in_time_counts_as_lost_even_if_renewal_hangs(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # check() judges by the time since the last renewal, not by the renewal thread (which a slow storage call can
     # hold up past the lease's end): shrink the lease so "now" is already past the safe window.
     lock = state().lock()

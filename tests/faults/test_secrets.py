@@ -71,7 +71,9 @@ def _cli(seen: Seen, *args: str, extra_env: dict[str, str] | None = None) -> int
     done = subprocess.run(
         [sys.executable, "-m", "sync_core", *args],
         env={**os.environ, **(extra_env or {}), "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     seen.add(f"`python -m sync_core {' '.join(args)}` stdout", done.stdout)
     seen.add(f"`python -m sync_core {' '.join(args)}` stderr", done.stderr)
@@ -85,9 +87,15 @@ def _runs(seen: Seen, label: str) -> None:
     seen.add(f"run error ({label})", str(record.error))
 
 
-def test_no_secret_leaves_the_process(secret_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                      azurite: Azurite, leadpier: FakeLeadPier, le: FakeLE,
-                                      blob_container: ContainerClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_leaves_the_process(
+    secret_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    azurite: Azurite,
+    leadpier: FakeLeadPier,
+    le: FakeLE,
+    blob_container: ContainerClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     _debug_everywhere(caplog)
     seen = Seen()
 
@@ -145,8 +153,12 @@ def test_no_secret_leaves_the_process(secret_env: dict[str, str], monkeypatch: p
         seen.add(f"log record {record.name} (formatted)", logging.Formatter().format(record))
         seen.add(f"log record {record.name} (fields)", {k: v for k, v in vars(record).items() if k != "args"})
 
-    secrets = {"LEADPIER_PASSWORD": PASSWORD, "LE_API_KEY": LE_KEY, "storage account key": ACCOUNT_KEY,
-               "storage connection string": azurite.connection_string}
+    secrets = {
+        "LEADPIER_PASSWORD": PASSWORD,
+        "LE_API_KEY": LE_KEY,
+        "storage account key": ACCOUNT_KEY,
+        "storage connection string": azurite.connection_string,
+    }
     for i, token in enumerate(leadpier.issued_tokens):
         secrets[f"LeadPier token #{i + 1}"] = token
         secrets[f"LeadPier token #{i + 1} signature"] = token.rsplit(".", 1)[-1]

@@ -37,8 +37,9 @@ def _container(azurite: Azurite, env: dict[str, str]) -> ContainerClient:
     return ContainerClient.from_connection_string(azurite.connection_string, env["SYNC_STATE_CONTAINER"])
 
 
-def test_storage_down_before_a_run(fresh_env: dict[str, str], azurite_fresh: Azurite, leadpier: FakeLeadPier,
-                                   le: FakeLE, rows: list[dict[str, Any]]) -> None:
+def test_storage_down_before_a_run(
+    fresh_env: dict[str, str], azurite_fresh: Azurite, leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]]
+) -> None:
     azurite_fresh.stop()
 
     record = sync()
@@ -53,8 +54,14 @@ def test_storage_down_before_a_run(fresh_env: dict[str, str], azurite_fresh: Azu
     assert job_stats().total_runs == 1  # the run that could not reach storage could not be counted either
 
 
-def test_storage_down_during_a_run(fresh_env: dict[str, str], azurite_fresh: Azurite, leadpier: FakeLeadPier,
-                                   le: FakeLE, rows: list[dict[str, Any]], background: Any) -> None:
+def test_storage_down_during_a_run(
+    fresh_env: dict[str, str],
+    azurite_fresh: Azurite,
+    leadpier: FakeLeadPier,
+    le: FakeLE,
+    rows: list[dict[str, Any]],
+    background: Any,
+) -> None:
     # The PUT is held just under the 1 s timeout; meanwhile storage goes away.
     le.faults.add("put", delay_s=0.8)
 
@@ -77,10 +84,14 @@ def test_storage_down_during_a_run(fresh_env: dict[str, str], azurite_fresh: Azu
 
 
 @pytest.mark.parametrize("setting", ["SYNC_STORAGE_CONNECTION", "AzureWebJobsStorage"])
-def test_malformed_storage_connection_string_is_a_settings_error(setting: str, env: dict[str, str],
-                                                                  monkeypatch: pytest.MonkeyPatch,
-                                                                  leadpier: FakeLeadPier, le: FakeLE,
-                                                                  rows: list[dict[str, Any]]) -> None:
+def test_malformed_storage_connection_string_is_a_settings_error(
+    setting: str,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    leadpier: FakeLeadPier,
+    le: FakeLE,
+    rows: list[dict[str, Any]],
+) -> None:
     monkeypatch.setenv(setting, "AccountName=devstoreaccount1;this is not a connection string")
 
     record = sync()
@@ -92,9 +103,9 @@ def test_malformed_storage_connection_string_is_a_settings_error(setting: str, e
     assert_recovered(le, leadpier, rows)
 
 
-def test_container_deleted_between_runs_is_recreated(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                                     rows: list[dict[str, Any]],
-                                                     blob_container: ContainerClient) -> None:
+def test_container_deleted_between_runs_is_recreated(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, rows: list[dict[str, Any]], blob_container: ContainerClient
+) -> None:
     assert sync().status == "success"
     blob_container.delete_container()
 
@@ -106,9 +117,15 @@ def test_container_deleted_between_runs_is_recreated(env: dict[str, str], leadpi
 
 
 @pytest.mark.parametrize("garbage", GARBAGE)
-def test_corrupt_source_json(garbage: bytes, env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                             rows: list[dict[str, Any]], blob_container: ContainerClient,
-                             caplog: pytest.LogCaptureFixture) -> None:
+def test_corrupt_source_json(
+    garbage: bytes,
+    env: dict[str, str],
+    leadpier: FakeLeadPier,
+    le: FakeLE,
+    rows: list[dict[str, Any]],
+    blob_container: ContainerClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     assert sync().status == "success"
     blob_container.upload_blob("source.json", garbage, overwrite=True)
 
@@ -116,7 +133,9 @@ def test_corrupt_source_json(garbage: bytes, env: dict[str, str], leadpier: Fake
 
     assert record.status == "success", record.error
     assert leadpier.logins == 2  # the unreadable session is treated as none: log in again
-    assert "source.json is corrupt or unreadable; treating it as empty and rewriting it whole" in day_log(blob_container)
+    assert "source.json is corrupt or unreadable; treating it as empty and rewriting it whole" in day_log(
+        blob_container
+    )
     assert any(r.levelname == "WARNING" and "source.json is corrupt" in r.getMessage() for r in caplog.records)
     session = LeadPierSession.model_validate_json(blob_text(blob_container, "source.json"))
     assert session.token == leadpier.issued_tokens[-1]
@@ -125,9 +144,15 @@ def test_corrupt_source_json(garbage: bytes, env: dict[str, str], leadpier: Fake
 
 
 @pytest.mark.parametrize("garbage", GARBAGE)
-def test_corrupt_job_stats_json(garbage: bytes, env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                rows: list[dict[str, Any]], blob_container: ContainerClient,
-                                caplog: pytest.LogCaptureFixture) -> None:
+def test_corrupt_job_stats_json(
+    garbage: bytes,
+    env: dict[str, str],
+    leadpier: FakeLeadPier,
+    le: FakeLE,
+    rows: list[dict[str, Any]],
+    blob_container: ContainerClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     assert sync().status == "success"
     blob_container.upload_blob("job_stats.json", garbage, overwrite=True)
 
@@ -144,8 +169,9 @@ def test_corrupt_job_stats_json(garbage: bytes, env: dict[str, str], leadpier: F
     assert job_stats().total_runs == 2
 
 
-def test_etag_conflict_from_a_concurrent_writer_loses_no_counter(env: dict[str, str], leadpier: FakeLeadPier,
-                                                                  le: FakeLE) -> None:
+def test_etag_conflict_from_a_concurrent_writer_loses_no_counter(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE
+) -> None:
     assert sync().status == "success"
     ours, theirs = state(), state()
     attempts = 0
@@ -165,8 +191,9 @@ def test_etag_conflict_from_a_concurrent_writer_loses_no_counter(env: dict[str, 
     assert (stats.total_runs, stats.skipped_runs) == (2, 1)
 
 
-def test_runs_and_a_concurrent_writer_keep_every_count(env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE,
-                                                       background: Any) -> None:
+def test_runs_and_a_concurrent_writer_keep_every_count(
+    env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, background: Any
+) -> None:
     """Another writer keeps updating job_stats.json (as skipped runs do) while runs record themselves:
     every increment of both survives. (A writer in a tight loop could starve any optimistic scheme; the
     deterministic conflict is the test above.)"""

@@ -49,7 +49,9 @@ def proxy(azurite: Azurite) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def proxied(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, proxy: FaultProxy, azurite: Azurite) -> dict[str, str]:
+def proxied(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, proxy: FaultProxy, azurite: Azurite
+) -> dict[str, str]:
     """The app's storage reached through the proxy (the test's own reads go straight to Azurite)."""
     conn = (
         f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
@@ -72,8 +74,10 @@ def direct(azurite: Azurite, env: dict[str, str]) -> ContainerClient:
 
 
 def stored_runs(container: ContainerClient) -> list[RunRecord]:
-    return [RunRecord.model_validate_json(container.download_blob(b.name).readall())
-            for b in container.list_blobs(name_starts_with="runs/")]
+    return [
+        RunRecord.model_validate_json(container.download_blob(b.name).readall())
+        for b in container.list_blobs(name_starts_with="runs/")
+    ]
 
 
 def stored_stats(container: ContainerClient) -> JobStats:
@@ -81,8 +85,9 @@ def stored_stats(container: ContainerClient) -> JobStats:
 
 
 def day_log(container: ContainerClient) -> str:
-    return "".join(container.download_blob(b.name).readall().decode()
-                   for b in container.list_blobs(name_starts_with="logs/"))
+    return "".join(
+        container.download_blob(b.name).readall().decode() for b in container.list_blobs(name_starts_with="logs/")
+    )
 
 
 def lease_state(container: ContainerClient) -> str:
@@ -211,8 +216,9 @@ def test_health_reports_a_faulty_queue_service_without_hanging(
     """The queue port (the poison-queue count of /health) behind its own proxy; the blob side stays clean."""
     run()
     with FaultProxy(azurite.queue_port, stall_s=30) as queue_proxy:
-        conn = proxied["AzureWebJobsStorage"].replace(azurite.queue_endpoint,
-                                                      f"http://127.0.0.1:{queue_proxy.port}/{ACCOUNT_NAME}")
+        conn = proxied["AzureWebJobsStorage"].replace(
+            azurite.queue_endpoint, f"http://127.0.0.1:{queue_proxy.port}/{ACCOUNT_NAME}"
+        )
         monkeypatch.setenv("AzureWebJobsStorage", conn)
         queue_proxy.set_rate(1.0, kinds=(kind,))
 

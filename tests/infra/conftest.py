@@ -26,7 +26,10 @@ def tools_bin(name: str) -> Path:
 def run_tools_parse(kind: str, paths: list[Path]) -> dict[str, Any]:
     done = subprocess.run(
         [str(tools_bin("python")), str(Path(__file__).with_name("tools_parse.py")), kind, *map(str, paths)],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     if done.returncode:
         sys.stderr.write(done.stderr)

@@ -17,14 +17,14 @@ from .conftest import INFRA, ROOT, one_resource
 
 # Read by the Functions host or the platform, not by sync_core's settings model.
 HOST_SETTINGS = {
-    "AzureWebJobsStorage__accountName",     # host storage with an identity (the app follows it too)
+    "AzureWebJobsStorage__accountName",  # host storage with an identity (the app follows it too)
     "AzureWebJobsStorage__credential",
-    "AzureWebJobsStorage__clientId",        # the user-assigned identity (the app follows it too)
+    "AzureWebJobsStorage__clientId",  # the user-assigned identity (the app follows it too)
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "AzureWebJobsDisableHomepage",
     "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",  # the Python worker sets up the Azure Monitor distro
-    "OTEL_TRACES_SAMPLER",                  # the distro's sampler, and its argument (the share of runs kept)
+    "OTEL_TRACES_SAMPLER",  # the distro's sampler, and its argument (the share of runs kept)
     "OTEL_TRACES_SAMPLER_ARG",
 }
 # Settings the template sets ahead of the settings model: a name here is read by code that lands in the same
@@ -32,12 +32,23 @@ HOST_SETTINGS = {
 AHEAD_OF_THE_MODEL: set[str] = set()
 # Flex Consumption keeps the runtime and the package in functionAppConfig and refuses these app settings.
 REFUSED_ON_FLEX = {
-    "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_WORKER_RUNTIME_VERSION", "FUNCTIONS_EXTENSION_VERSION",
-    "FUNCTIONS_MAX_HTTP_CONCURRENCY", "FUNCTIONS_WORKER_PROCESS_COUNT", "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED",
-    "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_CONTENTSHARE", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
-    "WEBSITE_CONTENTOVERVNET", "WEBSITE_SKIP_CONTENTSHARE_VALIDATION", "WEBSITE_NODE_DEFAULT_VERSION",
-    "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT", "WEBSITE_DNS_SERVER", "WEBSITE_VNET_ROUTE_ALL",
-    "SCM_DO_BUILD_DURING_DEPLOYMENT", "ENABLE_ORYX_BUILD",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_WORKER_RUNTIME_VERSION",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "FUNCTIONS_MAX_HTTP_CONCURRENCY",
+    "FUNCTIONS_WORKER_PROCESS_COUNT",
+    "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_CONTENTSHARE",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "WEBSITE_CONTENTOVERVNET",
+    "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+    "WEBSITE_NODE_DEFAULT_VERSION",
+    "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
+    "WEBSITE_DNS_SERVER",
+    "WEBSITE_VNET_ROUTE_ALL",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD",
 }
 KEY_VAULT_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\(SecretUri=\$\{\w+\}\)$")
 
@@ -77,7 +88,8 @@ def test_every_required_setting_is_set(app_settings: dict[str, Any]) -> None:
     assert app_settings["AzureWebJobsStorage__credential"] == "managedidentity"
     assert app_settings["AzureWebJobsStorage__clientId"] == "identityClientId"
     assert app_settings["AzureWebJobsStorage__accountName"] == {
-        "operator": {"type": "property_accessor", "operands": {"operand_1": "storage", "operand_2": "name"}}}
+        "operator": {"type": "property_accessor", "operands": {"operand_1": "storage", "operand_2": "name"}}
+    }
     assert app_settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
 
 
@@ -120,8 +132,9 @@ def test_azd_parameters_map_environment_values_with_the_same_defaults(main_bicep
     assert not {"leadpierPassword", "leApiKey"} & set(params)
 
 
-def test_the_settings_as_deployed_load_in_the_app(app_settings: dict[str, Any], main_bicep: dict[str, Any],
-                                                  tmp_path: Path) -> None:
+def test_the_settings_as_deployed_load_in_the_app(
+    app_settings: dict[str, Any], main_bicep: dict[str, Any], tmp_path: Path
+) -> None:
     """The settings with sample values where Bicep has expressions, and the references resolved, are valid settings
     whose state is reached with the user-assigned identity."""
     samples = {
@@ -138,8 +151,10 @@ def test_the_settings_as_deployed_load_in_the_app(app_settings: dict[str, Any], 
         "SYNC_CATCHUP_DAYS": str(_bicep_default(main_bicep, "syncCatchupDays")),
         "SYNC_STATE_CONTAINER": _bicep_default(main_bicep, "stateContainerName"),
     }
-    environ = {name: value if isinstance(value, str) and "${" not in value and name not in samples else samples[name]
-               for name, value in app_settings.items()}
+    environ = {
+        name: value if isinstance(value, str) and "${" not in value and name not in samples else samples[name]
+        for name, value in app_settings.items()
+    }
     settings = load_settings(environ=environ, cwd=tmp_path)
     assert isinstance(settings.storage, AccountUrlTarget)  # not a connection string
     assert settings.storage.account_url == "https://stleadpierabc.blob.core.windows.net"

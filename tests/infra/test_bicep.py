@@ -27,7 +27,9 @@ def test_every_module_is_a_local_file_and_no_registry_module_is_used(bicep: dict
         assert "br/public:" not in file.read_text() and "br:" not in file.read_text(), file
 
 
-def test_the_app_runs_python_3_13_on_flex_consumption_with_its_package_reached_by_the_identity(bicep: dict[str, Any]) -> None:
+def test_the_app_runs_python_3_13_on_flex_consumption_with_its_package_reached_by_the_identity(
+    bicep: dict[str, Any],
+) -> None:
     plan = one_resource(bicep, "Microsoft.Web/serverfarms")
     assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
     assert plan["properties"]["reserved"] is True  # Linux
@@ -51,8 +53,10 @@ def test_the_app_is_https_only_without_ftp_or_basic_publishing_credentials(bicep
     assert site["properties"]["httpsOnly"] is True
     assert site["properties"]["siteConfig"]["ftpsState"] == "Disabled"
     assert site["properties"]["siteConfig"]["minTlsVersion"] == "1.2"
-    policies = {c["name"]: c["properties"]["allow"]
-                for _, _, c in resources_of_type(bicep, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")}
+    policies = {
+        c["name"]: c["properties"]["allow"]
+        for _, _, c in resources_of_type(bicep, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
+    }
     assert policies == {"ftp": False, "scm": False}
 
 
@@ -78,9 +82,12 @@ def test_storage_refuses_shared_keys_public_blobs_and_old_tls(bicep: dict[str, A
         assert not re.search(r"listKeys|AccountKey=", file.read_text()), file
 
 
-def test_the_lifecycle_rule_deletes_runs_and_logs_of_the_state_container_after_the_retention(bicep: dict[str, Any],
-                                                                                           main_bicep: dict[str, Any]) -> None:
-    (rule,) = one_resource(bicep, "Microsoft.Storage/storageAccounts/managementPolicies")["properties"]["policy"]["rules"]
+def test_the_lifecycle_rule_deletes_runs_and_logs_of_the_state_container_after_the_retention(
+    bicep: dict[str, Any], main_bicep: dict[str, Any]
+) -> None:
+    (rule,) = one_resource(bicep, "Microsoft.Storage/storageAccounts/managementPolicies")["properties"]["policy"][
+        "rules"
+    ]
     assert rule["enabled"] is True
     filters = rule["definition"]["filters"]
     assert filters["prefixMatch"] == ["${stateContainerName}/runs/", "${stateContainerName}/logs/"]
@@ -95,8 +102,10 @@ def test_key_vault_uses_rbac_soft_delete_and_purge_protection(bicep: dict[str, A
     assert props["enableSoftDelete"] is True
     assert props["enablePurgeProtection"] is True
     variables = bicep["infra/modules/keyvault.bicep"]["variables"]
-    secrets = {variables[c["name"]]["value"] if c["name"] in variables else c["name"]: c["properties"]
-               for _, _, c in resources_of_type(bicep, "Microsoft.KeyVault/vaults/secrets")}
+    secrets = {
+        variables[c["name"]]["value"] if c["name"] in variables else c["name"]: c["properties"]
+        for _, _, c in resources_of_type(bicep, "Microsoft.KeyVault/vaults/secrets")
+    }
     assert set(secrets) == {"leadpier-password", "le-api-key"}
     assert {s["value"] for s in secrets.values()} == {"leadpierPassword", "leApiKey"}  # the @secure() parameters
     assert all(s["contentType"] == "text/plain" for s in secrets.values())
@@ -106,7 +115,8 @@ def test_application_insights_takes_entra_id_authenticated_telemetry_only(bicep:
     component = one_resource(bicep, "Microsoft.Insights/components")
     assert component["properties"]["DisableLocalAuth"] is True
     assert component["properties"]["WorkspaceResourceId"] == {
-        "operator": {"type": "property_accessor", "operands": {"operand_1": "workspace", "operand_2": "id"}}}
+        "operator": {"type": "property_accessor", "operands": {"operand_1": "workspace", "operand_2": "id"}}
+    }
     workspace = one_resource(bicep, "Microsoft.OperationalInsights/workspaces")
     assert workspace["properties"]["features"]["disableLocalAuth"] is True
 
@@ -121,7 +131,9 @@ def test_roles_are_exactly_what_the_app_uses_each_on_its_own_resource(bicep: dic
     granted = {}
     for path, symbol, config in resources_of_type(bicep, "Microsoft.Authorization/roleAssignments"):
         parsed = bicep[path]
-        assert parsed["globals"]["scope"]["value"] == "resourceGroup", f"{symbol}: assignments live in a resource group module"
+        assert parsed["globals"]["scope"]["value"] == "resourceGroup", (
+            f"{symbol}: assignments live in a resource group module"
+        )
         role = config["properties"]["roleDefinitionId"]["function"]
         assert role["type"] == "subscription_resource_id"
         role_id = parsed["variables"][role["parameters"]["resource_name_1"]]["value"]
@@ -156,7 +168,9 @@ def test_no_secret_in_an_output_or_a_default(bicep: dict[str, Any]) -> None:
         params = parsed.get("parameters", {})
         secure = {n for n, p in params.items() if any(d["type"] == "secure" for d in p["decorators"])}
         for name, param in params.items():
-            if param["type"] == "string" and re.search(r"(password|secret|key)$", name, re.I):  # a ...SecretUri is a reference, not a secret
+            if param["type"] == "string" and re.search(
+                r"(password|secret|key)$", name, re.I
+            ):  # a ...SecretUri is a reference, not a secret
                 assert name in secure, f"{path}: {name} looks like a secret but is not @secure()"
         for name in secure:
             assert params[name]["default"] is None, f"{path}: @secure() {name} has a default"
@@ -200,8 +214,9 @@ def _module_output_uses(node: Any) -> set[tuple[str, str]]:
     return found
 
 
-def test_modules_get_exactly_their_parameters_and_give_the_outputs_main_uses(bicep: dict[str, Any],
-                                                                           main_bicep: dict[str, Any]) -> None:
+def test_modules_get_exactly_their_parameters_and_give_the_outputs_main_uses(
+    bicep: dict[str, Any], main_bicep: dict[str, Any]
+) -> None:
     """What the Bicep compiler would refuse, checked on the parse: an unknown or missing module parameter, or an
     output a module does not declare."""
     modules = main_bicep["modules"]

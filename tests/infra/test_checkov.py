@@ -14,9 +14,24 @@ from .conftest import INFRA, ROOT, tools_bin
 def _checkov_reports() -> list[dict[str, Any]]:
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_COLORS": "1"}
     done = subprocess.run(
-        [str(tools_bin("checkov")), "--framework", "bicep", "arm", "--skip-download", "--compact",
-         "--output", "json", "--directory", str(INFRA)],
-        capture_output=True, text=True, timeout=600, check=False, cwd=ROOT, env=env,
+        [
+            str(tools_bin("checkov")),
+            "--framework",
+            "bicep",
+            "arm",
+            "--skip-download",
+            "--compact",
+            "--output",
+            "json",
+            "--directory",
+            str(INFRA),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=ROOT,
+        env=env,
     )
     assert done.stdout.strip(), f"checkov printed nothing (exit {done.returncode}): {done.stderr[-2000:]}"
     reports = json.loads(done.stdout)
@@ -26,8 +41,11 @@ def _checkov_reports() -> list[dict[str, Any]]:
 def test_checkov_finds_no_failed_check_and_every_skip_gives_its_reason() -> None:
     reports = _checkov_reports()
     bicep = next(r for r in reports if r["check_type"] == "bicep")
-    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
-              for r in reports for c in r["results"]["failed_checks"]]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+        for r in reports
+        for c in r["results"]["failed_checks"]
+    ]
     assert not failed, "\n".join(failed)
     assert all(r["summary"]["parsing_errors"] == 0 for r in reports)
     assert bicep["summary"]["passed"] >= 25  # the checks really ran over the resources

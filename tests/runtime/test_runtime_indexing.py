@@ -12,24 +12,40 @@ import pytest
 
 pytest.importorskip("azure_functions_runtime", reason="the Functions Python runtime is installed on Python 3.13+ only")
 
-from tests.runtime import protos_standin as protos  # noqa: E402
-from tests.runtime.worker import REPO_ROOT, WorkerStart  # noqa: E402
+from tests.runtime import protos_standin as protos
+from tests.runtime.worker import REPO_ROOT, WorkerStart
 
 QUEUE = {"queueName": "leadpier-sync-runs", "connection": "AzureWebJobsStorage"}
 
 
 def http(route: str, method: str, auth: str, *more: dict[str, Any]) -> list[dict[str, Any]]:
     """An HTTP function's bindings: its trigger `req`, its response as `$return`, and any others."""
-    return [{"name": "req", "type": "httpTrigger", "direction": "IN", "route": route, "methods": [method],
-             "authLevel": auth},
-            {"name": "$return", "type": "http", "direction": "OUT"},
-            *more]
+    return [
+        {
+            "name": "req",
+            "type": "httpTrigger",
+            "direction": "IN",
+            "route": route,
+            "methods": [method],
+            "authLevel": auth,
+        },
+        {"name": "$return", "type": "http", "direction": "OUT"},
+        *more,
+    ]
 
 
 # Every function of the app and the bindings the host must read for it (each binding: these keys at least).
 EXPECTED: dict[str, list[dict[str, Any]]] = {
-    "sync_timer": [{"name": "timer", "type": "timerTrigger", "direction": "IN", "schedule": "0 */10 * * * *",
-                    "runOnStartup": False, "useMonitor": True}],
+    "sync_timer": [
+        {
+            "name": "timer",
+            "type": "timerTrigger",
+            "direction": "IN",
+            "schedule": "0 */10 * * * *",
+            "runOnStartup": False,
+            "useMonitor": True,
+        }
+    ],
     "sync_worker": [{"name": "message", "type": "queueTrigger", "direction": "IN", **QUEUE}],
     "service_info": http("{ignored:maxlength(0)?}", "GET", "ANONYMOUS"),
     "health": http("health", "GET", "ANONYMOUS"),
@@ -37,8 +53,9 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "runs": http("runs/{run_id?}", "GET", "FUNCTION"),
     "logs": http("logs", "GET", "FUNCTION"),
     "logs_download": http("logs/download", "GET", "FUNCTION"),
-    "trigger": http("trigger", "POST", "FUNCTION",
-                    {"name": "queued_runs", "type": "queue", "direction": "OUT", **QUEUE}),
+    "trigger": http(
+        "trigger", "POST", "FUNCTION", {"name": "queued_runs", "type": "queue", "direction": "OUT", **QUEUE}
+    ),
     "openapi": http("openapi.json", "GET", "ANONYMOUS"),
     "docs": http("docs", "GET", "ANONYMOUS"),
     "dashboard": http("dashboard", "GET", "FUNCTION"),
@@ -74,7 +91,8 @@ def test_the_function_metadata(worker: WorkerStart, name: str) -> None:
     assert metadata.retry_options is None  # no retry policy: redelivery is the queue's
     assert metadata.properties == {"worker_indexed": "True"}
     assert {n: (b.type, b.direction) for n, b in metadata.bindings.items()} == {
-        b["name"]: (b["type"], DIRECTIONS[b["direction"]]) for b in EXPECTED[name]}
+        b["name"]: (b["type"], DIRECTIONS[b["direction"]]) for b in EXPECTED[name]
+    }
 
 
 def test_function_ids_are_distinct(worker: WorkerStart) -> None:
@@ -83,9 +101,14 @@ def test_function_ids_are_distinct(worker: WorkerStart) -> None:
 
 def start_in_subprocess(times: int = 1, **settings: str) -> list[dict[str, Any]]:
     """`python -m tests.runtime.worker` in a fresh process with only these settings: one summary per start."""
-    done = subprocess.run([sys.executable, "-m", "tests.runtime.worker", str(times)],
-                          env={"PATH": os.environ.get("PATH", ""), **settings},
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.runtime.worker", str(times)],
+        env={"PATH": os.environ.get("PATH", ""), **settings},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
@@ -97,12 +120,17 @@ def test_a_second_indexing_in_one_process_fails_so_each_process_starts_the_worke
     assert "does not have a unique function name" in second["failure"]
 
 
-@pytest.mark.parametrize("settings, schedule, on_startup", [
-    ({"SYNC_SCHEDULE": "0 0 */2 * * MON-FRI", "SYNC_RUN_ON_STARTUP": "true"}, "0 0 */2 * * MON-FRI", True),
-    ({"SYNC_SCHEDULE": "0 0 0 L * *", "SYNC_RUN_ON_STARTUP": "maybe"}, "0 */10 * * * *", False),
-], ids=["valid", "invalid-falls-back"])
-def test_the_schedule_settings_reach_the_timer_the_host_reads(settings: dict[str, str], schedule: str,
-                                                              on_startup: bool) -> None:
+@pytest.mark.parametrize(
+    "settings, schedule, on_startup",
+    [
+        ({"SYNC_SCHEDULE": "0 0 */2 * * MON-FRI", "SYNC_RUN_ON_STARTUP": "true"}, "0 0 */2 * * MON-FRI", True),
+        ({"SYNC_SCHEDULE": "0 0 0 L * *", "SYNC_RUN_ON_STARTUP": "maybe"}, "0 */10 * * * *", False),
+    ],
+    ids=["valid", "invalid-falls-back"],
+)
+def test_the_schedule_settings_reach_the_timer_the_host_reads(
+    settings: dict[str, str], schedule: str, on_startup: bool
+) -> None:
     (start,) = start_in_subprocess(**settings)
     assert start["ok"], start["failure"]
     (timer,) = start["functions"]["sync_timer"]["raw_bindings"]

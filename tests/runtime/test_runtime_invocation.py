@@ -6,20 +6,20 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 pytest.importorskip("azure_functions_runtime", reason="the Functions Python runtime is installed on Python 3.13+ only")
 
-from azure.storage.blob import ContainerClient  # noqa: E402
+from azure.storage.blob import ContainerClient
 
-from sandbox.data import generate_rows  # noqa: E402
-from sandbox.upstream import FakeLE, FakeLeadPier  # noqa: E402
-from sync_core.settings import load_storage_target  # noqa: E402
-from sync_core.store import StateStore  # noqa: E402
-from tests.runtime.worker import Host, WorkerStart, http_request  # noqa: E402
+from sandbox.data import generate_rows
+from sandbox.upstream import FakeLE, FakeLeadPier
+from sync_core.settings import load_storage_target
+from sync_core.store import StateStore
+from tests.runtime.worker import Host, WorkerStart, http_request
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -89,8 +89,9 @@ def test_openapi_and_docs(host: Host) -> None:
 # -- POST /trigger, its queue output, and the queue worker ---------------------------------------------------------
 
 
-def test_a_trigger_queues_a_run_that_the_worker_does_from_the_output_binding(host: Host, blob_container,
-                                                                            le: FakeLE) -> None:
+def test_a_trigger_queues_a_run_that_the_worker_does_from_the_output_binding(
+    host: Host, blob_container, le: FakeLE
+) -> None:
     answer = host.post_trigger()
     assert answer.ok, answer.error
     response = answer.http
@@ -113,8 +114,9 @@ def test_a_trigger_queues_a_run_that_the_worker_does_from_the_output_binding(hos
     assert [n for n in blob_names(blob_container) if run_id in n] == [f"runs/{run_id[:8]}/{run_id}.json"]
 
 
-def test_a_backfill_is_one_message_per_day_each_done_by_the_worker(host: Host, leadpier: FakeLeadPier,
-                                                                   le: FakeLE) -> None:
+def test_a_backfill_is_one_message_per_day_each_done_by_the_worker(
+    host: Host, leadpier: FakeLeadPier, le: FakeLE
+) -> None:
     first = today() - timedelta(days=4)
     for i in range(3):
         leadpier.set_rows(first + timedelta(days=i), generate_rows(5, first + timedelta(days=i), seed=i))
@@ -132,12 +134,15 @@ def test_a_backfill_is_one_message_per_day_each_done_by_the_worker(host: Host, l
     assert set(le.received_days()) >= {(first + timedelta(days=i)).isoformat() for i in range(3)}
 
 
-@pytest.mark.parametrize("bad_body, says", [
-    (b"{not json", "not JSON"),
-    ({"date": "13/02/2026"}, "YYYY-MM-DD"),
-    ({"from": "2026-01-01"}, "go together"),
-    ({"date": "2999-01-01"}, "after today"),
-])
+@pytest.mark.parametrize(
+    "bad_body, says",
+    [
+        (b"{not json", "not JSON"),
+        ({"date": "13/02/2026"}, "YYYY-MM-DD"),
+        ({"from": "2026-01-01"}, "go together"),
+        ({"date": "2999-01-01"}, "after today"),
+    ],
+)
 def test_a_bad_trigger_body_is_400_and_queues_nothing(host: Host, blob_container, bad_body, says: str) -> None:
     answer = host.post_trigger(bad_body)
     assert answer.http.status_code == 400
@@ -176,9 +181,12 @@ def test_a_queued_day_that_cannot_get_the_lock_fails_the_invocation_until_the_la
 
 
 def test_a_past_due_timer_firing_runs_and_its_schedule_status_shows_in_status(host: Host, caplog) -> None:
-    upcoming = (datetime.now(timezone.utc) + timedelta(minutes=7)).replace(microsecond=0)
-    status = {"Last": "2026-02-13T17:50:00+00:00", "Next": upcoming.isoformat(),
-              "LastUpdated": "2026-02-13T17:50:00+00:00"}
+    upcoming = (datetime.now(UTC) + timedelta(minutes=7)).replace(microsecond=0)
+    status = {
+        "Last": "2026-02-13T17:50:00+00:00",
+        "Next": upcoming.isoformat(),
+        "LastUpdated": "2026-02-13T17:50:00+00:00",
+    }
     with caplog.at_level("WARNING"):
         fired = host.fire_timer(status, past_due=True)
     assert fired.ok, fired.error
@@ -204,8 +212,11 @@ def test_status(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     response = host.get("status", "/status")
     assert response.status_code == 200
     scheduler = response.json()["scheduler"]
-    assert (scheduler["running"], scheduler["schedule"], scheduler["timezone"]) == (True, "0 */10 * * * *",
-                                                                                    "Asia/Kolkata")
+    assert (scheduler["running"], scheduler["schedule"], scheduler["timezone"]) == (
+        True,
+        "0 */10 * * * *",
+        "Asia/Kolkata",
+    )
     monkeypatch.setenv("AzureWebJobs.sync_timer.Disabled", "true")
     assert host.get("status", "/status").json()["scheduler"]["running"] is False
 
@@ -218,11 +229,15 @@ def test_runs_listed_with_a_limit_from_the_query(host: Host) -> None:
     assert host.get("runs", "/runs").json()["count"] == 3
 
 
-@pytest.mark.parametrize("query, route_params, code, says", [
-    ({"limit": "0"}, {}, 400, "1 to 100"),
-    ({}, {"run_id": "../source.json"}, 400, "run id"),
-    ({}, {"run_id": "20260213T180335123Z-1a2b3c"}, 404, "20260213T180335123Z-1a2b3c"),
-], ids=["bad-limit", "malformed-id", "unknown-id"])
+@pytest.mark.parametrize(
+    "query, route_params, code, says",
+    [
+        ({"limit": "0"}, {}, 400, "1 to 100"),
+        ({}, {"run_id": "../source.json"}, 400, "run id"),
+        ({}, {"run_id": "20260213T180335123Z-1a2b3c"}, 404, "20260213T180335123Z-1a2b3c"),
+    ],
+    ids=["bad-limit", "malformed-id", "unknown-id"],
+)
 def test_runs_refusals(host: Host, query, route_params, code: int, says: str) -> None:
     path = "/runs" + (f"/{route_params['run_id']}" if route_params else "")
     response = host.get("runs", path, query=query, route_params=route_params)
@@ -251,11 +266,15 @@ def test_logs_and_their_download_after_a_run(host: Host) -> None:
     assert lines[-2:] == shown.json()["logs"]
 
 
-@pytest.mark.parametrize("function, path, query, code, says", [
-    ("logs", "/logs", {"lines": "abc"}, 400, "1 to 1000"),
-    ("logs", "/logs", {"date": "13-02-2026"}, 400, "YYYY-MM-DD"),
-    ("logs_download", "/logs/download", {"date": "2020-01-01"}, 404, "2020-01-01"),
-], ids=["bad-lines", "bad-date", "no-log-that-day"])
+@pytest.mark.parametrize(
+    "function, path, query, code, says",
+    [
+        ("logs", "/logs", {"lines": "abc"}, 400, "1 to 1000"),
+        ("logs", "/logs", {"date": "13-02-2026"}, 400, "YYYY-MM-DD"),
+        ("logs_download", "/logs/download", {"date": "2020-01-01"}, 404, "2020-01-01"),
+    ],
+    ids=["bad-lines", "bad-date", "no-log-that-day"],
+)
 def test_logs_refusals(host: Host, function: str, path: str, query, code: int, says: str) -> None:
     response = host.get(function, path, query=query)
     assert response.status_code == code
@@ -265,8 +284,9 @@ def test_logs_refusals(host: Host, function: str, path: str, query, code: int, s
 # -- a failure inside a function ---------------------------------------------------------------------------------
 
 
-def test_an_unexpected_failure_is_a_json_500_with_the_hosts_invocation_id(host: Host,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unexpected_failure_is_a_json_500_with_the_hosts_invocation_id(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sync_core.api
 
     def broken():

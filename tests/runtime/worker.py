@@ -61,10 +61,13 @@ class WorkerStart:
         return {
             "ok": self.ok,
             "failure": self.failure,
-            "functions": {m.name: {"raw_bindings": [json.loads(raw) for raw in m.raw_bindings],
-                                   "bindings": {n: {"type": b.type, "direction": int(b.direction)}
-                                                for n, b in m.bindings.items()}}
-                          for m in self.metadata},
+            "functions": {
+                m.name: {
+                    "raw_bindings": [json.loads(raw) for raw in m.raw_bindings],
+                    "bindings": {n: {"type": b.type, "direction": int(b.direction)} for n, b in m.bindings.items()},
+                }
+                for m in self.metadata
+            },
         }
 
 
@@ -73,15 +76,23 @@ def _host_request(**request: Any) -> SimpleNamespace:
 
 
 async def _start(app_dir: str) -> WorkerStart:
-    init = await handle_event.worker_init_request(_host_request(
-        worker_init_request=SimpleNamespace(capabilities=dict(HOST_CAPABILITIES), function_app_directory=app_dir)))
+    init = await handle_event.worker_init_request(
+        _host_request(
+            worker_init_request=SimpleNamespace(capabilities=dict(HOST_CAPABILITIES), function_app_directory=app_dir)
+        )
+    )
     if init.result.status != protos.StatusResult.Success:
         return WorkerStart(init=init, metadata=[], loads=[])
-    answer = await handle_event.functions_metadata_request(_host_request(functions_metadata_request=SimpleNamespace(
-        function_app_directory=app_dir)))
+    answer = await handle_event.functions_metadata_request(
+        _host_request(functions_metadata_request=SimpleNamespace(function_app_directory=app_dir))
+    )
     metadata = list(answer.function_metadata_results or [])
-    loads = [await handle_event.function_load_request(_host_request(function_load_request=SimpleNamespace(
-        function_id=m.function_id, metadata=m))) for m in metadata]
+    loads = [
+        await handle_event.function_load_request(
+            _host_request(function_load_request=SimpleNamespace(function_id=m.function_id, metadata=m))
+        )
+        for m in metadata
+    ]
     return WorkerStart(init=init, metadata=metadata, loads=loads)
 
 
@@ -122,9 +133,11 @@ class Invocation:
         assert self.ok, self.error
         value = self.return_value.value
         assert self.return_value.type == "http"
-        return HttpAnswer(status_code=int(value["status_code"].value),
-                          headers={name.lower(): datum.value for name, datum in value["headers"].items()},
-                          body=value["body"].value)
+        return HttpAnswer(
+            status_code=int(value["status_code"].value),
+            headers={name.lower(): datum.value for name, datum in value["headers"].items()},
+            body=value["body"].value,
+        )
 
     def queue_messages(self, name: str) -> list[str]:
         """An output queue binding's messages as the host enqueues them (a JSON array becomes one message each)."""
@@ -139,12 +152,18 @@ class Invocation:
         return [datum.value.decode() if isinstance(datum.value, bytes) else datum.value]
 
 
-def invoke(start: WorkerStart, name: str, inputs: dict[str, Datum],
-           trigger_metadata: dict[str, Datum] | None = None, invocation_id: str | None = None) -> Invocation:
+def invoke(
+    start: WorkerStart,
+    name: str,
+    inputs: dict[str, Datum],
+    trigger_metadata: dict[str, Datum] | None = None,
+    invocation_id: str | None = None,
+) -> Invocation:
     """One InvocationRequest, through the runtime's native path on its thread pool (start_threadpool_executor first)."""
     function_id = start.function(name).function_id
     handled, ok, return_datum, output_data, error, _traceback = run_invocation_sync(
-        invocation_id or str(uuid.uuid4()), function_id, list(inputs.items()), trigger_metadata or {})
+        invocation_id or str(uuid.uuid4()), function_id, list(inputs.items()), trigger_metadata or {}
+    )
     assert handled, f"{name} is async: the native sync path declined it"
     return Invocation(ok=ok, error=error, return_value=return_datum, output_data=dict(output_data))
 
@@ -152,9 +171,15 @@ def invoke(start: WorkerStart, name: str, inputs: dict[str, Datum],
 # -- inputs shaped as the host sends them -------------------------------------------------------------------------
 
 
-def http_request(method: str, path: str, *, query: dict[str, str] | None = None,
-                 route_params: dict[str, str] | None = None, body: bytes = b"",
-                 headers: dict[str, str] | None = None) -> Datum:
+def http_request(
+    method: str,
+    path: str,
+    *,
+    query: dict[str, str] | None = None,
+    route_params: dict[str, str] | None = None,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> Datum:
     """An RpcHttp as Datum: method, url (with the query string), headers, query, route params and a bytes body
     (the worker told the host RawHttpBodyBytes; an absent body reaches the binding as empty bytes)."""
     query = query or {}
@@ -162,24 +187,30 @@ def http_request(method: str, path: str, *, query: dict[str, str] | None = None,
     if body:
         sent_headers.setdefault("Content-Length", str(len(body)))
     url = f"{HOST}{path}" + (f"?{urlencode(query)}" if query else "")
-    return Datum({
-        "method": Datum(method, "string"),
-        "url": Datum(url, "string"),
-        "headers": {k: Datum(v, "string") for k, v in sent_headers.items()},
-        "query": {k: Datum(v, "string") for k, v in query.items()},
-        "params": {k: Datum(v, "string") for k, v in (route_params or {}).items()},
-        "body": Datum(body, "bytes"),
-    }, "http")
+    return Datum(
+        {
+            "method": Datum(method, "string"),
+            "url": Datum(url, "string"),
+            "headers": {k: Datum(v, "string") for k, v in sent_headers.items()},
+            "query": {k: Datum(v, "string") for k, v in query.items()},
+            "params": {k: Datum(v, "string") for k, v in (route_params or {}).items()},
+            "body": Datum(body, "bytes"),
+        },
+        "http",
+    )
 
 
 def timer_request(schedule_status: dict[str, str] | None, past_due: bool = False) -> Datum:
     """The host's TimerInfo as JSON; ScheduleStatus is null before the monitor has recorded a firing."""
-    return Datum(json.dumps({"Schedule": {"AdjustForDST": True}, "ScheduleStatus": schedule_status,
-                             "IsPastDue": past_due}), "json")
+    return Datum(
+        json.dumps({"Schedule": {"AdjustForDST": True}, "ScheduleStatus": schedule_status, "IsPastDue": past_due}),
+        "json",
+    )
 
 
-def queue_message(body: str, *, dequeue_count: int = 1, message_id: str | None = None,
-                  inserted: str = "2026-02-13T17:50:00+00:00") -> tuple[Datum, dict[str, Datum]]:
+def queue_message(
+    body: str, *, dequeue_count: int = 1, message_id: str | None = None, inserted: str = "2026-02-13T17:50:00+00:00"
+) -> tuple[Datum, dict[str, Datum]]:
     """A queue message (a string) and the trigger metadata the host sends with it: strings as strings, numbers and
     times as JSON."""
     message_id = message_id or str(uuid.uuid4())
@@ -191,8 +222,9 @@ def queue_message(body: str, *, dequeue_count: int = 1, message_id: str | None =
         "NextVisibleTime": Datum(json.dumps("2026-02-13T18:00:00+00:00"), "json"),
         "PopReceipt": Datum("AgAAAAMAAAAAAAAA" + uuid.uuid4().hex[:12], "string"),
         "QueueTrigger": Datum(body, "string"),
-        "sys": Datum(json.dumps({"MethodName": "sync_worker", "UtcNow": inserted, "RandGuid": str(uuid.uuid4())}),
-                     "json"),
+        "sys": Datum(
+            json.dumps({"MethodName": "sync_worker", "UtcNow": inserted, "RandGuid": str(uuid.uuid4())}), "json"
+        ),
     }
     return Datum(body, "string"), metadata
 
@@ -204,14 +236,18 @@ class Host:
         self.start = start
 
     def trigger_name(self, function: str) -> str:
-        return next(b["name"] for b in self.start.raw_bindings(function)
-                    if b["direction"] == "IN" and b["type"].endswith("Trigger"))
+        return next(
+            b["name"]
+            for b in self.start.raw_bindings(function)
+            if b["direction"] == "IN" and b["type"].endswith("Trigger")
+        )
 
     def http(self, function: str, request: Datum, invocation_id: str | None = None) -> Invocation:
         return invoke(self.start, function, {self.trigger_name(function): request}, invocation_id=invocation_id)
 
-    def get(self, function: str, path: str, query: dict[str, str] | None = None,
-            route_params: dict[str, str] | None = None) -> HttpAnswer:
+    def get(
+        self, function: str, path: str, query: dict[str, str] | None = None, route_params: dict[str, str] | None = None
+    ) -> HttpAnswer:
         return self.http(function, http_request("GET", path, query=query, route_params=route_params)).http
 
     def post_trigger(self, body: bytes | dict[str, Any] = b"") -> Invocation:

@@ -40,15 +40,20 @@ class CliRun:
 
 def run_cli(*argv: str, ingestion_url: str | None, extra_env: dict[str, str] | None = None) -> CliRun:
     """`python -m sync_core <argv>` in the test's cwd and environment (sync_env), telemetry to `ingestion_url`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLICATIONINSIGHTS_", "OTEL_", "PYTHON_APPLICATIONINSIGHTS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("APPLICATIONINSIGHTS_", "OTEL_", "PYTHON_APPLICATIONINSIGHTS_"))
+    }
     env.update(QUIET_EXPORTER)
     env["PYTHONPATH"] = str(REPO)
     if ingestion_url is not None:
         env["APPLICATIONINSIGHTS_CONNECTION_STRING"] = connection_string(ingestion_url)
     env.update(extra_env or {})
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "sync_core", *argv], cwd=Path.cwd(), env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "sync_core", *argv], cwd=Path.cwd(), env=env, capture_output=True, text=True, timeout=120
+    )
     seconds = time.monotonic() - started
     try:
         record = json.loads(done.stdout)

@@ -34,7 +34,7 @@ class FakeIngestion:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 body = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
                 items = _decode(body)
@@ -43,15 +43,20 @@ class FakeIngestion:
                     owner.bodies.append(body)
                     if owner.answer_status == 200:
                         owner.envelopes.extend(items)
-                answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items) if owner.answer_status == 200 else 0,
-                                     "errors": []}).encode()
+                answer = json.dumps(
+                    {
+                        "itemsReceived": len(items),
+                        "itemsAccepted": len(items) if owner.answer_status == 200 else 0,
+                        "errors": [],
+                    }
+                ).encode()
                 self.send_response(owner.answer_status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -70,7 +75,9 @@ class FakeIngestion:
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._server.shutdown()
         self._server.server_close()
 

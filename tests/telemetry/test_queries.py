@@ -4,7 +4,6 @@ that a real run sends; and the Bicep modules parse."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +14,22 @@ from tests.telemetry.conftest import REPO, run_cli
 from tests.telemetry.ingestion import FakeIngestion, base_data, dimensions, table_of
 
 DAY = "2026-02-13"
-TABLES = ("requests", "dependencies", "traces", "exceptions", "customMetrics", "customEvents", "availabilityResults",
-          "pageViews", "performanceCounters")
+TABLES = (
+    "requests",
+    "dependencies",
+    "traces",
+    "exceptions",
+    "customMetrics",
+    "customEvents",
+    "availabilityResults",
+    "pageViews",
+    "performanceCounters",
+)
 OPERATIONS = REPO / "docs" / "OPERATIONS.md"
-BICEP = {"alerts": REPO / "infra" / "modules" / "alerts.bicep", "workbook": REPO / "infra" / "modules" / "workbook.bicep"}
+BICEP = {
+    "alerts": REPO / "infra" / "modules" / "alerts.bicep",
+    "workbook": REPO / "infra" / "modules" / "workbook.bicep",
+}
 
 
 def doc_queries() -> list[str]:
@@ -58,11 +69,19 @@ def sent_names(ingestion: FakeIngestion) -> dict[str, dict[str, set[str]]]:
 
 
 @pytest.fixture
-def sent(sync_env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, ingestion: FakeIngestion,
-         monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, set[str]]]:
+def sent(
+    sync_env: dict[str, str],
+    leadpier: FakeLeadPier,
+    le: FakeLE,
+    ingestion: FakeIngestion,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, dict[str, set[str]]]:
     """A good run over three pages with codes LE does not match, then a run whose LE PUT is refused."""
-    leadpier.set_rows(DAY, [{"source": f"mta_0213-{code}-e1", "visitors": 3} for code in ("lbe", "ivr", "xyz", "afw")]
-                      + [{"source": "organic-x", "visitors": 2}])
+    leadpier.set_rows(
+        DAY,
+        [{"source": f"mta_0213-{code}-e1", "visitors": 3} for code in ("lbe", "ivr", "xyz", "afw")]
+        + [{"source": "organic-x", "visitors": 2}],
+    )
     monkeypatch.setenv("LEADPIER_PAGE_SIZE", "2")
     assert run_cli("sync", "--date", DAY, ingestion_url=ingestion.url).record["status"] == "success"
     le.faults.add("put", status=400, body={"error": "bad request"})
@@ -79,15 +98,21 @@ def test_the_queries_are_found() -> None:
 
 def test_every_query_uses_only_what_a_run_sends(sent: dict[str, dict[str, set[str]]]) -> None:
     problems = []
-    for where, queries in (("docs/OPERATIONS.md", doc_queries()), ("alerts.bicep", bicep_queries("alerts")),
-                           ("workbook.bicep", bicep_queries("workbook"))):
+    for where, queries in (
+        ("docs/OPERATIONS.md", doc_queries()),
+        ("alerts.bicep", bicep_queries("alerts")),
+        ("workbook.bicep", bicep_queries("workbook")),
+    ):
         for query in queries:
             used = used_names(query)
             missing_tables = used["tables"] - set(sent)
             known_names = set().union(*(sent.get(t, {}).get("names", set()) for t in used["tables"]))
             known_keys = set().union(*(sent.get(t, {}).get("keys", set()) for t in used["tables"]))
-            for kind, missing in (("table", missing_tables), ("name", used["names"] - known_names),
-                                  ("dimension", used["keys"] - known_keys)):
+            for kind, missing in (
+                ("table", missing_tables),
+                ("name", used["names"] - known_names),
+                ("dimension", used["keys"] - known_keys),
+            ):
                 if missing:
                     problems.append(f"{where}: {kind} {sorted(missing)} not sent, in:\n{query}")
     assert not problems, "\n".join(problems)
@@ -109,8 +134,10 @@ def test_the_workbook_parses_and_takes_the_application_insights_id() -> None:
 
 
 def test_used_names_reads_tables_names_and_dimensions() -> None:
-    used = used_names('requests | where name == "a" and tostring(customDimensions["sync.x"]) == "1"\n'
-                      '| join (traces | where name in ("b", "c") and customDimensions.run_id == "r") on operation_Id')
+    used = used_names(
+        'requests | where name == "a" and tostring(customDimensions["sync.x"]) == "1"\n'
+        '| join (traces | where name in ("b", "c") and customDimensions.run_id == "r") on operation_Id'
+    )
     assert used == {"tables": {"requests", "traces"}, "names": {"a", "b", "c"}, "keys": {"sync.x", "run_id"}}
 
 

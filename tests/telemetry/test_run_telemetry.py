@@ -30,7 +30,9 @@ LE_QUERY_KEY = "le-query-key-93ad"
 
 
 @pytest.fixture
-def upstreams(sync_env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def upstreams(
+    sync_env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """Five rows on pages of two (page 1, then two pages fetched concurrently); an LE key in a header and in the URL."""
     leadpier.set_rows(DAY, ROWS)
     monkeypatch.setenv("LEADPIER_PAGE_SIZE", "2")
@@ -55,10 +57,15 @@ def test_a_run_is_one_request_with_its_outcome_and_counts(upstreams: dict[str, s
     assert dims[names.STATUS] == "success" and base_data(request)["success"] is True
     assert dims[names.REPORT_DATES] == DAY
     assert dims[names.DRY_RUN] == "False"
-    counts = {names.FETCHED_ROWS: "fetched_rows", names.SENT_RECORDS: "sent_records",
-              names.MATCHED_RECORDS: "matched_records", names.UNMATCHED_RECORDS: "unmatched_records",
-              names.INVALID_ROWS: "invalid_rows", names.UPSTREAM_REQUESTS: "upstream_requests",
-              names.DURATION_MS: "duration_ms"}
+    counts = {
+        names.FETCHED_ROWS: "fetched_rows",
+        names.SENT_RECORDS: "sent_records",
+        names.MATCHED_RECORDS: "matched_records",
+        names.UNMATCHED_RECORDS: "unmatched_records",
+        names.INVALID_ROWS: "invalid_rows",
+        names.UPSTREAM_REQUESTS: "upstream_requests",
+        names.DURATION_MS: "duration_ms",
+    }
     assert {key: dims[key] for key in counts} == {key: str(record[field]) for key, field in counts.items()}
     assert (record["fetched_rows"], record["sent_records"], record["upstream_requests"]) == (5, 5, 5)
     assert int(dims[names.STORAGE_REQUESTS]) >= 7
@@ -82,10 +89,16 @@ def test_the_steps_of_a_run_are_its_dependencies(upstreams: dict[str, str], inge
     assert len(named(deps, names.LOGIN_SPAN)) == 1
     [put] = named(deps, names.LE_PUT_SPAN)
     put_dims = dimensions(put)
-    assert (put_dims[names.RECORDS], put_dims[names.LE_SUCCESS], put_dims[names.LE_MATCHED], put_dims[names.LE_UNMATCHED]) \
-        == ("5", "True", "3", "2")
-    assert sorted(json.loads(put_dims[names.LE_ERRORS])) == ["invalid campaign code format 'organic-x'",
-                                                             "unknown domain code 'xyz' in 'mta_0213-xyz-e1'"]
+    assert (
+        put_dims[names.RECORDS],
+        put_dims[names.LE_SUCCESS],
+        put_dims[names.LE_MATCHED],
+        put_dims[names.LE_UNMATCHED],
+    ) == ("5", "True", "3", "2")
+    assert sorted(json.loads(put_dims[names.LE_ERRORS])) == [
+        "invalid campaign code format 'organic-x'",
+        "unknown domain code 'xyz' in 'mta_0213-xyz-e1'",
+    ]
     writes = named(deps, names.STATE_WRITE_SPAN)
     assert sorted(dimensions(w)[names.BLOB] for w in writes) == ["job_stats", "log", "run_record"]
     assert {w["tags"]["ai.operation.parentId"] for w in writes} == {base_data(request)["id"]}
@@ -109,16 +122,23 @@ def test_leadpier_and_le_calls_are_http_dependencies_with_target_and_result(
     assert storage and all(d["resultCode"].isdigit() for d in storage)
 
 
-def test_every_line_of_a_run_carries_its_id_and_the_last_its_outcome(upstreams: dict[str, str], ingestion: FakeIngestion) -> None:
+def test_every_line_of_a_run_carries_its_id_and_the_last_its_outcome(
+    upstreams: dict[str, str], ingestion: FakeIngestion
+) -> None:
     run = run_cli("sync", "--date", DAY, ingestion_url=ingestion.url)
 
     lines = ingestion.items("traces")
     assert len(lines) >= 8
-    assert all(dimensions(t).get("run_id") == run.record["run_id"] and dimensions(t).get("run_trigger") == "cli"
-               for t in lines)
+    assert all(
+        dimensions(t).get("run_id") == run.record["run_id"] and dimensions(t).get("run_trigger") == "cli" for t in lines
+    )
     [last] = [t for t in lines if base_data(t)["message"].startswith(f"Run {run.record['run_id']} finished")]
-    assert {k: dimensions(last)[k] for k in ("run_status", "sent_records", "unmatched_records", "invalid_rows")} \
-        == {"run_status": "success", "sent_records": "5", "unmatched_records": "2", "invalid_rows": "0"}
+    assert {k: dimensions(last)[k] for k in ("run_status", "sent_records", "unmatched_records", "invalid_rows")} == {
+        "run_status": "success",
+        "sent_records": "5",
+        "unmatched_records": "2",
+        "invalid_rows": "0",
+    }
     assert any("Unmatched campaign code 'organic-x'" in base_data(t)["message"] for t in lines)
 
 
@@ -133,7 +153,9 @@ def test_metrics_have_the_status_and_trigger_as_dimensions(upstreams: dict[str, 
     assert {name: points[name][0]["value"] for name in expected} == expected
     duration, duration_dims = points[names.DURATION_METRIC]
     assert duration["count"] == 1 and duration["value"] > 0
-    assert all(points[n][1] == {names.STATUS: "success", names.TRIGGER: "cli"} for n in [*expected, names.DURATION_METRIC])
+    assert all(
+        points[n][1] == {names.STATUS: "success", names.TRIGGER: "cli"} for n in [*expected, names.DURATION_METRIC]
+    )
     assert duration_dims == {names.STATUS: "success", names.TRIGGER: "cli"}
 
 
@@ -151,9 +173,14 @@ def test_a_failed_run_is_an_unsuccessful_request_with_its_error(
     assert dimensions(request)[names.ERROR] == run.record["error"] == f"LE update for {DAY} failed: HTTP 400"
     [put] = named(ingestion.items("dependencies"), names.LE_PUT_SPAN)
     assert base_data(put)["success"] is False
-    assert any(x["tags"]["ai.operation.id"] == request["tags"]["ai.operation.id"] for x in ingestion.items("exceptions"))
-    runs = [(base_data(m)["metrics"][0]["value"], dimensions(m)) for m in ingestion.items("customMetrics")
-            if base_data(m)["metrics"][0]["name"] == names.RUNS_METRIC]
+    assert any(
+        x["tags"]["ai.operation.id"] == request["tags"]["ai.operation.id"] for x in ingestion.items("exceptions")
+    )
+    runs = [
+        (base_data(m)["metrics"][0]["value"], dimensions(m))
+        for m in ingestion.items("customMetrics")
+        if base_data(m)["metrics"][0]["name"] == names.RUNS_METRIC
+    ]
     assert runs == [(1, {names.STATUS: "failed", names.TRIGGER: "cli"})]
 
 
@@ -170,8 +197,9 @@ def test_no_item_carries_a_secret(
     for secret in (LEADPIER_PASSWORD, *leadpier.issued_tokens, LE_KEY, LE_QUERY_KEY, account_key):
         assert secret not in sent
     assert "authorization" not in sent.lower() and "x-api-key" not in sent.lower()
-    assert {json.loads(b)[0]["iKey"] if b.startswith(b"[") else INSTRUMENTATION_KEY for b in ingestion.bodies} \
-        == {INSTRUMENTATION_KEY}  # the instrumentation key, which addresses the resource, is all of it that travels
+    assert {json.loads(b)[0]["iKey"] if b.startswith(b"[") else INSTRUMENTATION_KEY for b in ingestion.bodies} == {
+        INSTRUMENTATION_KEY
+    }  # the instrumentation key, which addresses the resource, is all of it that travels
 
 
 @pytest.mark.parametrize("endpoint", ["answers 500", "is down"])
@@ -195,14 +223,22 @@ def test_a_run_succeeds_when_the_ingestion_endpoint_fails(
 def test_without_a_connection_string_nothing_is_exported_and_opentelemetry_is_not_loaded(
     upstreams: dict[str, str], le: FakeLE
 ) -> None:
-    probe = ("import sys, json\n"
-             "from sync_core.pipeline import RunRequest, run_sync\n"
-             "from datetime import date\n"
-             f"record = run_sync(RunRequest(trigger='cli', dates=[date.fromisoformat('{DAY}')]))\n"
-             "print(json.dumps({'status': record.status, 'otel': sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'azure.monitor')))}))\n")
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("APPLICATIONINSIGHTS_", "PYTHON_APPLICATIONINSIGHTS_"))}
+    probe = (
+        "import sys, json\n"
+        "from sync_core.pipeline import RunRequest, run_sync\n"
+        "from datetime import date\n"
+        f"record = run_sync(RunRequest(trigger='cli', dates=[date.fromisoformat('{DAY}')]))\n"
+        "print(json.dumps({'status': record.status, 'otel': sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'azure.monitor')))}))\n"
+    )
+    env = {
+        k: v
+        for k, v in __import__("os").environ.items()
+        if not k.startswith(("APPLICATIONINSIGHTS_", "PYTHON_APPLICATIONINSIGHTS_"))
+    }
     env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run([sys.executable, "-c", probe], cwd=Path.cwd(), env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=Path.cwd(), env=env, capture_output=True, text=True, timeout=120
+    )
 
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer == {"status": "success", "otel": []}, done.stderr[-2000:]
@@ -210,8 +246,10 @@ def test_without_a_connection_string_nothing_is_exported_and_opentelemetry_is_no
 
 
 def test_importing_function_app_loads_no_opentelemetry() -> None:
-    probe = ("import sys, function_app\n"
-             "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'azure.monitor', 'sync_core'))))\n")
+    probe = (
+        "import sys, function_app\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'azure.monitor', 'sync_core'))))\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
 
     assert done.stdout.strip() == "[]", done.stderr[-2000:]
