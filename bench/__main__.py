@@ -83,7 +83,7 @@ def run_child(settings: dict[str, str], day: date) -> dict[str, Any]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"the sync child failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    figures = json.loads(done.stdout)
+    figures: dict[str, Any] = json.loads(done.stdout)
     if figures["status"] != "success":
         raise RuntimeError(f"the measured run ended {figures['status']}: {figures['error']}")
     return figures
@@ -199,7 +199,8 @@ def measure_endpoints(settings: dict[str, str], calls: int, log_mib: int) -> dic
     )
     if done.returncode != 0:
         return {"error": f"the endpoint child failed ({done.returncode}): {done.stderr[-2000:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    endpoints: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return endpoints
 
 
 def plot(results: list[RunFigures], out: Path) -> None:
@@ -289,7 +290,9 @@ def main() -> int:
     days = {n: base - timedelta(days=i) for i, n in enumerate(args.sources)}
     t0 = time.perf_counter()
     print("Generating rows ...", flush=True)
-    rows = {days[n].isoformat(): generate_rows(n, days[n], seed=n) for n in args.sources}
+    rows: dict[str | date, list[dict[str, Any]]] = {
+        days[n].isoformat(): generate_rows(n, days[n], seed=n) for n in args.sources
+    }
     with (
         tempfile.TemporaryDirectory(prefix="leadpier-bench-") as workdir,
         Azurite(Path(workdir)) as azurite,
@@ -315,9 +318,11 @@ def main() -> int:
             report["runs"] = [asdict(r) for r in results]
             plot(results, args.plot)
             print(f"Plot: {args.plot}")
+            if azurite._process is None:
+                raise RuntimeError("Azurite stopped during the runs")
+            azurite_process = psutil.Process(azurite._process.pid)
             azurite_rss = (
-                sum(p.memory_info().rss for p in psutil.Process(azurite._process.pid).children(True))
-                + psutil.Process(azurite._process.pid).memory_info().rss
+                sum(p.memory_info().rss for p in azurite_process.children(True)) + azurite_process.memory_info().rss
             )
             print(f"Azurite RSS after the runs: {azurite_rss / 2**20:.0f} MiB (not part of the app)")
         if "imports" not in skip:

@@ -15,7 +15,11 @@ import time
 import uuid
 from typing import Any
 
-ROUTES = (("health", "/health", {}), ("status", "/status", {}), ("logs", "/logs", {"lines": "50"}))
+ROUTES: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("health", "/health", {}),
+    ("status", "/status", {}),
+    ("logs", "/logs", {"lines": "50"}),
+)
 
 
 class Context:
@@ -38,10 +42,10 @@ def main() -> int:
     sent: list[tuple[str, str | None]] = []
     counted = store_module.StateStore._count_request
 
-    def count_request(self: Any, request: Any) -> None:
-        http = request.http_request
+    def count_request(self: store_module.StateStore, _request: Any) -> None:
+        http = _request.http_request
         sent.append((http.method, http.headers.get("x-ms-range") or http.headers.get("Range")))
-        counted(self, request)
+        counted(self, _request)
 
     store_module.StateStore._count_request = count_request  # type: ignore[method-assign]
 

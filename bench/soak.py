@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -153,16 +154,21 @@ def _patched(values: dict[str, str], clock: _SimClock) -> Iterator[None]:
     """The app's settings in the environment, the simulated clock, and upstream backoff in milliseconds."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
-    original_now, original_caller = pipeline.utcnow, pipeline.Caller
-    pipeline.utcnow = clock  # type: ignore[assignment]
-    recording.utcnow = clock  # type: ignore[assignment]
-    record_model.utcnow = clock  # type: ignore[assignment]  # a record's finish() reads it
-    pipeline.Caller = functools.partial(Caller, backoff_initial_s=0.02, backoff_max_s=0.1)  # type: ignore[misc]
+    # Module attributes swapped for the run, as a test's monkeypatch would (names the app imported for itself).
+    replacements: list[tuple[ModuleType, str, object]] = [
+        (pipeline, "utcnow", clock),
+        (recording, "utcnow", clock),
+        (record_model, "utcnow", clock),  # a record's finish() reads it
+        (pipeline, "Caller", functools.partial(Caller, backoff_initial_s=0.02, backoff_max_s=0.1)),
+    ]
+    originals = [(module, name, getattr(module, name)) for module, name, _ in replacements]
+    for module, name, value in replacements:
+        setattr(module, name, value)
     try:
         yield
     finally:
-        pipeline.utcnow, pipeline.Caller = original_now, original_caller  # type: ignore[misc]
-        recording.utcnow = record_model.utcnow = original_now  # type: ignore[assignment]
+        for module, name, value in originals:
+            setattr(module, name, value)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -9,10 +9,15 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.faultproxy import FaultProxy
+
+if TYPE_CHECKING:
+    from sync_core.responses import ApiResponse
 
 
 def main() -> None:
@@ -38,13 +43,14 @@ def main() -> None:
         )
         proxy.set_rate(1.0, kinds=("stall",))
         print(f"{'route':<16}{'status':>8}{'seconds':>10}")
-        for name, call in {
+        routes: dict[str, Callable[[], ApiResponse]] = {
             "/status": api.status,
             "/runs": lambda: api.runs({}, None),
             "/logs": lambda: api.logs({"lines": "5"}),
             "/logs/download": lambda: api.logs_download({}),
             "/health": health,
-        }.items():
+        }
+        for name, call in routes.items():
             started = time.monotonic()
             answer = call()
             print(f"{name:<16}{answer.status_code:>8}{time.monotonic() - started:>10.1f}")

@@ -38,7 +38,7 @@ DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_DEADLINE_S = 480.0
 ALWAYS = 10_000  # "every request from now on"
 # Backoff before retries 1..3: 1, 2, 4 s, each with up to initial/4 = 0.25 s of jitter (tenacity's wait_exponential_jitter).
-BACKOFF_S = sum(min(http.BACKOFF_INITIAL_S * 2**i, http.BACKOFF_MAX_S) for i in range(http.ATTEMPTS - 1))
+BACKOFF_S: float = sum(min(http.BACKOFF_INITIAL_S * 2**i, http.BACKOFF_MAX_S) for i in range(http.ATTEMPTS - 1))
 BACKOFF_JITTER_MAX_S = (http.ATTEMPTS - 1) * http.BACKOFF_INITIAL_S / 4
 
 

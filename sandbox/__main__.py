@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sync_core.records import RunRecord
@@ -128,7 +129,9 @@ def run_once(args: argparse.Namespace) -> int:
     return 0 if record.status in ("success", "warning") else 1
 
 
-def summary(record: RunRecord, *, sources: int, le_days: dict[str, list[object]], logins: int, state: str) -> str:
+def summary(
+    record: RunRecord, *, sources: int, le_days: Mapping[str, Sequence[object]], logins: int, state: str
+) -> str:
     """What a person wants to know about the sandbox's run, in a dozen lines."""
     took = f"{record.duration_ms / 1000:.1f} s" if record.duration_ms is not None else "?"
     lines = [

@@ -6,9 +6,9 @@ import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from sync_core.records import DayResult, RunRecord, new_run_id
+from sync_core.records import DayResult, RunRecord, RunStatus, new_run_id
 
-STATUS_WEIGHTS = {"success": 0.90, "warning": 0.04, "failed": 0.03, "skipped": 0.03}
+STATUS_WEIGHTS: dict[RunStatus, float] = {"success": 0.90, "warning": 0.04, "failed": 0.03, "skipped": 0.03}
 ERRORS = {
     "warning": "LE answered success: false for {day}: campaign table is being rebuilt",
     "failed": "LeadPier statistics for {day} failed after 4 attempts: HTTP 503",

@@ -186,6 +186,9 @@ class Host:
         split = urlsplit(target)
         path = split.path.strip("/")
         params = dict(parse_qsl(split.query, keep_blank_values=True))
+        allowed = sorted({m for r in self.routes if r.pattern.fullmatch(path) for m in r.methods})
+        if allowed and method not in allowed:  # a known route asked with another method
+            return 405, {"Allow": ", ".join(allowed)}, b""
         for route in self.routes:
             match = route.pattern.fullmatch(path)
             if match is None or method not in route.methods:
@@ -240,15 +243,16 @@ class Host:
                 pop_receipt=message.pop_receipt,
             )
             run_id = _run_id(message.content)
+            deliveries = message.dequeue_count or 1  # a received message always carries its count
             try:
                 assert self.worker is not None
                 self.worker(message=delivered, context=Context("sync_worker"))
             except Exception as exc:
-                if message.dequeue_count >= MAX_DEQUEUE_COUNT:
+                if deliveries >= MAX_DEQUEUE_COUNT:
                     self.poison.send_message(message.content)
                     self.queue.delete_message(message)
                     say(
-                        f"queue: run {run_id} failed {message.dequeue_count} deliveries ({type(exc).__name__}); "
+                        f"queue: run {run_id} failed {deliveries} deliveries ({type(exc).__name__}); "
                         f"moved to {POISON_QUEUE}"
                     )
                 else:
@@ -265,11 +269,11 @@ class Host:
 
         last: datetime | None = None
         due = utcnow() if first_now else next_occurrence(self.schedule, utcnow())
-        while not self.stopping.wait(max(0.0, (due - utcnow()).total_seconds())):
+        while due is not None and not self.stopping.wait(max(0.0, (due - utcnow()).total_seconds())):
             following = next_occurrence(self.schedule, utcnow())
             status = {
                 "Last": last.isoformat() if last else None,
-                "Next": following.isoformat(),
+                "Next": following.isoformat() if following else None,
                 "LastUpdated": utcnow().isoformat(),
             }
             try:
@@ -279,6 +283,8 @@ class Host:
             except Exception as exc:
                 say(f"timer: the invocation raised {type(exc).__name__}: {exc}")
             last, due = utcnow(), following
+        if due is None:
+            say("timer: the schedule never fires again; no more timer runs")
 
 
 def _response(response: func.HttpResponse) -> tuple[int, dict[str, str], bytes]:
@@ -338,6 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
+            if self.server.host is None:  # serve() sets the host before it serves
+                raise RuntimeError("no functions loaded yet")
             status, out_headers, payload = self.server.host.answer(self.command, self.path, headers, body)
         except Exception as exc:
             status, out_headers, payload = 500, {"Content-Type": "text/plain; charset=utf-8"}, b"the function raised\n"
@@ -352,7 +360,13 @@ class _Handler(BaseHTTPRequestHandler):
         # The path only: the query can hold the function key.
         say(f"{self.command} {urlsplit(self.path).path} {status} {(time.perf_counter() - started) * 1000:.0f} ms")
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (QUERY, PROPFIND, ...) gets the route's answer too: 405 on a known route, else 404.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -363,7 +377,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, port: int, host: Host | None = None) -> None:
         super().__init__((HOST, port), _Handler)
-        self.host = host  # type: ignore[assignment]
+        self.host = host
 
 
 # -- the command ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sandbox.azurite import Azurite
@@ -43,7 +44,9 @@ def world(workdir: Path, *, sources: int, dry_run: bool = False) -> Iterator[Wor
     """Everything started, the app's settings set in os.environ (the sandbox's own stand-ins replace the shell's
     and local.settings.json's); everything stopped on the way out, whatever happens."""
     today = local_today()
-    rows = {d.isoformat(): generate_rows(sources, d, seed=i) for i, d in enumerate((today - timedelta(days=1), today))}
+    rows: dict[str | date, list[dict[str, Any]]] = {
+        d.isoformat(): generate_rows(sources, d, seed=i) for i, d in enumerate((today - timedelta(days=1), today))
+    }
     with (
         Azurite(workdir) as azurite,
         FakeLeadPier(rows, username=USERNAME, password=PASSWORD) as leadpier,

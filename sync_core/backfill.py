@@ -3,7 +3,7 @@ the sum of its days."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -88,7 +88,7 @@ def aggregate_backfill(parent: RunRecord, children: list[RunRecord | None]) -> R
     return result
 
 
-def _folded_status(statuses: list[str]) -> RunStatus:
+def _folded_status(statuses: Sequence[RunStatus]) -> RunStatus:
     """Queued until a day starts, running until every day ends; then the worst day decides (all skipped: skipped)."""
     pending = [s for s in statuses if s not in FINAL_STATUSES]
     if pending:

@@ -127,7 +127,8 @@ def catch_up(
     marker = _marker(last_finalized, today)
     done = set(finalized)
     start = window_start(today, catchup_days)
-    pending, beyond = [], sorted(d for d in set(unsynced) if d < today and d not in done)
+    pending: list[date] = []
+    beyond = sorted(d for d in set(unsynced) if d < today and d not in done)
     day = marker + timedelta(days=1)
     while day < today:
         if day not in done:

@@ -33,6 +33,7 @@ STALE_AFTER_INTERVALS = 3
 PROCESS_STARTED = utcnow()  # with no success yet, staleness counts from when this instance started
 
 CheckState = Literal["ok", "warning", "error", "skipped"]
+HealthStatus = Literal["healthy", "degraded", "unhealthy"]
 
 
 class SettingsCheck(BaseModel):
@@ -87,7 +88,7 @@ class HealthChecks(BaseModel):
 
 
 class HealthDocument(BaseModel):
-    status: Literal["healthy", "degraded", "unhealthy"]
+    status: HealthStatus
     scheduler_running: bool
     timestamp: str = Field(description="ISO 8601 with offset, in SYNC_TIMEZONE")
     version: str
@@ -158,6 +159,8 @@ def health_document(
     problems = [c.detail for c in (settings_check, storage) if c.status == "error"]
     warnings = [c.detail for c in (last_success, poison_check, catch_up) if c.status in ("warning", "error")]
     warnings += timer.problems
+    overall: HealthStatus
+    reason: str | None
     if problems:
         overall, reason = "unhealthy", "; ".join(problems)
     elif warnings:
@@ -285,25 +288,32 @@ def _staleness(
     finished = stats.last_success_at
     shown = finished.astimezone(tz).isoformat(timespec="seconds") if finished else None
     age = int((now - finished).total_seconds()) if finished else None
-    base = {"finished_at": shown, "age_seconds": age, "stale_after_seconds": int(limit.total_seconds())}
+    status: CheckState
     if not scheduler_running:
-        return LastSuccessCheck(status="skipped", detail="the timer is disabled; no runs are expected", **base)
-    if finished is not None:
+        status, detail = "skipped", "the timer is disabled; no runs are expected"
+    elif finished is not None:
         if now - finished > limit:
-            return LastSuccessCheck(
-                status="warning",
-                detail=f"the last successful run finished {_ago(now - finished)} ago, "
-                f"more than {STALE_AFTER_INTERVALS} schedule intervals",
-                **base,
+            status = "warning"
+            detail = (
+                f"the last successful run finished {_ago(now - finished)} ago, "
+                f"more than {STALE_AFTER_INTERVALS} schedule intervals"
             )
-        return LastSuccessCheck(
-            status="ok", detail=f"the last successful run finished {_ago(now - finished)} ago", **base
-        )
-    # None yet: count from the earliest sign of life (this instance's start, or a run already recorded).
-    since = min([PROCESS_STARTED, *([stats.last_execution.timestamp] if stats.last_execution else [])])
-    if now - since > limit:
-        return LastSuccessCheck(status="warning", detail=f"no successful run yet after {_ago(now - since)}", **base)
-    return LastSuccessCheck(status="ok", detail="no successful run yet; the app started recently", **base)
+        else:
+            status, detail = "ok", f"the last successful run finished {_ago(now - finished)} ago"
+    else:
+        # None yet: count from the earliest sign of life (this instance's start, or a run already recorded).
+        since = min([PROCESS_STARTED, *([stats.last_execution.timestamp] if stats.last_execution else [])])
+        if now - since > limit:
+            status, detail = "warning", f"no successful run yet after {_ago(now - since)}"
+        else:
+            status, detail = "ok", "no successful run yet; the app started recently"
+    return LastSuccessCheck(
+        status=status,
+        detail=detail,
+        finished_at=shown,
+        age_seconds=age,
+        stale_after_seconds=int(limit.total_seconds()),
+    )
 
 
 def _catch_up(stats: JobStats | None, settings: Settings | None, env: Mapping[str, str], now: datetime) -> CatchUpCheck:
@@ -313,33 +323,29 @@ def _catch_up(stats: JobStats | None, settings: Settings | None, env: Mapping[st
     if stats is None:
         return CatchUpCheck(status="skipped", detail="unknown: storage could not be read")
     view = catch_up_view(stats, _zone(settings, env), settings.catchup_days if settings else 7, now)
-    fields = {
-        "oldest_unfinalized_day": view.oldest_unfinalized_day,
-        "pending_days": view.pending_days,
-        "beyond_window": view.beyond_window,
-        "backfill": view.backfill,
-    }
-    if view.beyond_window:
-        return CatchUpCheck(
-            status="warning",
-            detail=f"{len(view.beyond_window)} day(s) from {view.beyond_window[0]} are older than the catch-up window "
-            f"and not finalized; start the backfill: {'; '.join(view.backfill)}",
-            **fields,
-        )
     yesterday = (now.astimezone(_zone(settings, env)).date() - timedelta(days=1)).isoformat()
     behind = [d for d in view.pending_days if d < yesterday]
-    if behind:
-        return CatchUpCheck(
-            status="warning",
-            detail=f"catching up {len(behind)} missed day(s) from {behind[0]}; the next runs sync them",
-            **fields,
+    status: CheckState
+    if view.beyond_window:
+        status = "warning"
+        detail = (
+            f"{len(view.beyond_window)} day(s) from {view.beyond_window[0]} are older than the catch-up window "
+            f"and not finalized; start the backfill: {'; '.join(view.backfill)}"
         )
+    elif behind:
+        status = "warning"
+        detail = f"catching up {len(behind)} missed day(s) from {behind[0]}; the next runs sync them"
+    elif not view.pending_days:
+        status, detail = "ok", "every past day is finalized"
+    else:
+        status, detail = "ok", "yesterday is synced until its final figures are in LE"
     return CatchUpCheck(
-        status="ok",
-        detail="every past day is finalized"
-        if not view.pending_days
-        else "yesterday is synced until its final figures are in LE",
-        **fields,
+        status=status,
+        detail=detail,
+        oldest_unfinalized_day=view.oldest_unfinalized_day,
+        pending_days=view.pending_days,
+        beyond_window=view.beyond_window,
+        backfill=view.backfill,
     )
 
 

@@ -60,7 +60,11 @@ class Services:
         # One credential for every client of an identity: it caches its tokens.
         identity = credential(target.client_id) if isinstance(target, AccountUrlTarget) else None
         env = env or {}
-        same_identity = identity is not None and target.client_id == env.get("AzureWebJobsStorage__clientId")
+        same_identity = (
+            isinstance(target, AccountUrlTarget)
+            and identity is not None
+            and target.client_id == env.get("AzureWebJobsStorage__clientId")
+        )
         try:
             poison = poison_queue_client(
                 env, timeout_s=PROBE_TIMEOUT_S, shared_credential=identity if same_identity else None

@@ -73,11 +73,11 @@ class StateStore:
             "connection_timeout": min(5, timeout_s),
             "read_timeout": timeout_s,
             # The SDK's default waits 15 s and more between tries; a run has a 10-minute slot.
-            # (The SDK sleeps fractions of a second too; its annotation says int.)
+            # The SDK sleeps fractions of a second too, though its annotations say int (hence the two ignores).
             "retry_policy": LinearRetry(
-                backoff=retry_backoff_s,
-                random_jitter_range=retry_backoff_s,
-                retry_total=retries,  # type: ignore[arg-type]
+                backoff=retry_backoff_s,  # type: ignore[arg-type]
+                random_jitter_range=retry_backoff_s,  # type: ignore[arg-type]
+                retry_total=retries,
             ),
             "raw_request_hook": self._count_request,  # runs once per request sent, retries included
         }
