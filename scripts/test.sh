@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+echo "== ruff check ==" >&2
+.venv/bin/ruff check .
+echo "== ruff format --check ==" >&2
+.venv/bin/ruff format --check .
+echo "== mypy ==" >&2
+.venv/bin/mypy
 scripts/setup-infra-tools.sh   # checkov and pycep-parser for tests/infra, in their own venv
 scripts/setup-browser.sh       # Debian's chromium for the dashboard's browser test (once; the test skips where it cannot)
 .venv/bin/python -m pytest -n 2 "$@"
