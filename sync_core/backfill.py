@@ -73,19 +73,30 @@ def aggregate_backfill(parent: RunRecord, children: list[RunRecord | None]) -> R
     statuses = [c.status if c else "queued" for c in children]
     settled = all(s in FINAL_STATUSES for s in statuses)
     result.status = _folded_status(statuses)
+    _add_figures(result, found)
+    _add_times(result, found, settled=settled)
+    result.error = _first_trouble(found, len(children)) if settled else None
+    return result
+
+
+def _add_figures(result: RunRecord, found: list[RunRecord]) -> None:
+    """The days' counts added up, their samples merged (each list kept to its limit), their days listed."""
     for name in _SUMMED:
         setattr(result, name, sum(getattr(c, name) for c in found))
     result.unmatched_counts, result.unmatched_codes = _merged_unmatched(found)
     result.le_errors = [e for c in found for e in c.le_errors][:LE_ERRORS_KEPT]
     result.invalid_samples = [s for c in found for s in c.invalid_samples][:SAMPLE_LIMIT]
     result.days = [d for c in found for d in c.days]
+
+
+def _add_times(result: RunRecord, found: list[RunRecord], *, settled: bool) -> None:
+    """Started with its first day; finished, and timed, only once every day has ended."""
     result.started_at = min((c.started_at for c in found if c.started_at), default=None)
-    if settled and found:
-        result.finished_at = max((c.finished_at for c in found if c.finished_at), default=None)
-        if result.started_at and result.finished_at:
-            result.duration_ms = int((result.finished_at - result.started_at).total_seconds() * 1000)
-    result.error = _first_trouble(found, len(children)) if settled else None
-    return result
+    if not (settled and found):
+        return
+    result.finished_at = max((c.finished_at for c in found if c.finished_at), default=None)
+    if result.started_at and result.finished_at:
+        result.duration_ms = int((result.finished_at - result.started_at).total_seconds() * 1000)
 
 
 def _folded_status(statuses: Sequence[RunStatus]) -> RunStatus:

@@ -157,6 +157,10 @@ def start_served(*extra: str) -> Served:
 def served() -> Iterator[Served]:
     instance = start_served()
     yield instance
+    stop_served(instance)
+
+
+def stop_served(instance: Served) -> None:
     if instance.process.poll() is None:
         instance.process.send_signal(signal.SIGINT)
         try:
