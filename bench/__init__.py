@@ -1,1 +1,1 @@
-"""The performance benchmark (issue 5): `python -m bench` measures one run, imports and HTTP functions."""
+"""The performance benchmark: `python -m bench` measures one run, imports and HTTP functions."""

@@ -17,6 +17,8 @@ from azure.functions.decorators.function_app import Function
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
+from sandbox.serve import Out  # the output binding's stand-in, shared with the sandbox's host
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -63,19 +65,6 @@ class Context:
         self.function_directory = str(REPO_ROOT)
         self.thread_local_storage_seen: list[tuple[str, str, Any]] = []
         self.thread_local_storage = RecordingLocal(self.thread_local_storage_seen)
-
-
-class Out:
-    """The queue output binding: what the function set, as func.Out holds it."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-
-    def set(self, value: Any) -> None:
-        self.value = value
-
-    def get(self) -> Any:
-        return self.value
 
 
 class App:
