@@ -13,6 +13,9 @@ from hypothesis import settings
 
 from sandbox.azurite import Azurite
 from sandbox.upstream import FakeLE, FakeLeadPier
+from sync_core.lock import RunLock
+from sync_core.settings import load_storage_target
+from sync_core.store import StateStore
 
 # Tests talk to real servers, so example timings vary; a deadline would only make them flaky.
 settings.register_profile("dev", deadline=None)
@@ -105,3 +108,12 @@ def blob_container(azurite: Azurite, container_name: str) -> Iterator[ContainerC
     """The test's state container, for reading blobs directly; not created here (the app creates it)."""
     with ContainerClient.from_connection_string(azurite.connection_string, container_name) as client:
         yield client
+
+
+@pytest.fixture
+def held_lock(sync_env: dict[str, str]) -> Iterator[RunLock]:
+    """Another run holding locks/sync.lock for the length of the test."""
+    lock = StateStore(load_storage_target(os.environ)).lock()
+    assert lock.try_acquire()
+    yield lock
+    lock.release()

@@ -42,15 +42,6 @@ def run_blobs(container: ContainerClient) -> list[str]:
     return [n for n in blob_names(container) if n.startswith("runs/")]
 
 
-@pytest.fixture
-def held_lock(sync_env: dict[str, str]):
-    """Another run holding locks/sync.lock for the length of the test."""
-    lock = StateStore(load_storage_target(os.environ)).lock()
-    assert lock.try_acquire()
-    yield lock
-    lock.release()
-
-
 # -- GET / --------------------------------------------------------------------------------------------
 
 

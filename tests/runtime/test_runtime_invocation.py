@@ -4,7 +4,6 @@ and the loopback LeadPier and LE: what a caller gets back, what the runs leave i
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,8 +16,6 @@ from azure.storage.blob import ContainerClient
 
 from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.settings import load_storage_target
-from sync_core.store import StateStore
 from tests.runtime.worker import Host, WorkerStart, http_request
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -33,15 +30,6 @@ def host(worker: WorkerStart, threadpool: None, sync_env: dict[str, str], leadpi
     for day in (today(), today() - timedelta(days=1)):
         leadpier.set_rows(day, generate_rows(12, day))
     return Host(worker)
-
-
-@pytest.fixture
-def held_lock(sync_env: dict[str, str]):
-    """Another run holding locks/sync.lock for the length of the test."""
-    lock = StateStore(load_storage_target(os.environ)).lock()
-    assert lock.try_acquire()
-    yield lock
-    lock.release()
 
 
 def blob_names(container: ContainerClient) -> list[str]:
