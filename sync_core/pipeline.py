@@ -22,7 +22,7 @@ from .http import Caller, Deadline
 from .le import LeClient
 from .leadpier import LeadPierClient
 from .lock import RunLock
-from .recording import persist, record_without_settings
+from .recording import persist, record_without_settings, repair, unrecorded
 from .records import (
     LE_ERRORS_KEPT,
     SAMPLE_LIMIT,
@@ -172,6 +172,10 @@ class SyncRun:
             if self.request.trigger == "manual":
                 self.store.save_run(self.record)  # /runs/<id> shows `running` while it runs
             self.stats_read = self.store.load_job_stats()  # its ETag serves the update at the end (one read per run)
+            # What earlier runs could not write, written before this run chooses its days (so a day an earlier run
+            # finalized is not sent again).
+            repaired = repair(self.store, self.stats_read, self.settings, self.record.run_id, utcnow())
+            self.stats_read = repaired or self.store.load_job_stats()
             stats = self.stats_read[0]
             days = self.request.dates or report_days(
                 self.record.started_at or utcnow(),
@@ -197,6 +201,8 @@ class SyncRun:
                     self._persist(planned=self.request.dates is None)
                 finally:
                     self.lock.release()
+            elif self.record.status == "failed":  # the lock could not be taken: storage failed or is unreachable
+                unrecorded(self.record, self.record.error or "the lock could not be taken")
             if self.span is not None:
                 self.span.set(telemetry.STORAGE_REQUESTS, self.store.requests - storage_requests_before)
         return self.record

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 RunStatus = Literal["queued", "running", "success", "warning", "failed", "skipped"]
+# The blobs a run's bookkeeping writes: its record first, then the day's log and job_stats.json derived from it.
+Bookkeeping = Literal["run_record", "job_stats", "day_log"]
 Trigger = Literal["timer", "manual", "cli"]
 FINAL_STATUSES: frozenset[str] = frozenset({"success", "warning", "failed", "skipped"})
 SAMPLE_LIMIT = 20  # sample codes kept per reason; the counts stay exact
@@ -60,6 +62,18 @@ class DayResult(BaseModel):
     error: str | None = None
 
 
+class Recording(BaseModel):
+    """Whether a run's bookkeeping got through: null on a run record means all of it did.
+
+    `incomplete`: what could not be written (`missing`); the next run that takes the lock writes it (the run's
+    outcome stands either way). `repaired`: a later run (`repaired_by`) wrote what was missing.
+    """
+
+    status: Literal["incomplete", "repaired"]
+    missing: list[Bookkeeping] = Field(default_factory=list)
+    repaired_by: str | None = None
+
+
 class RunRecord(BaseModel):
     """runs/YYYYMMDD/<run_id>.json: one run, as /runs shows it."""
 
@@ -91,6 +105,11 @@ class RunRecord(BaseModel):
     # Past days whose final figures LE accepted in this run; of those, the ones older than yesterday (catch-up).
     finalized_dates: list[str] = Field(default_factory=list)
     caught_up_dates: list[str] = Field(default_factory=list)
+    # The run chose its own report days (today and the unfinalized ones), rather than days asked of it.
+    planned: bool = False
+    # The run's own lines (at most MAX_LOG_LINES), written with the record: the day's log is derived from them.
+    log_lines: list[str] = Field(default_factory=list)
+    recording: Recording | None = None
 
     def finish(self, status: RunStatus, error: str | None) -> None:
         """The run's outcome, when it ended, and how long it took."""
@@ -149,6 +168,8 @@ class JobStats(BaseModel):
     updated_at: AwareDatetime | None = None
     # Lines appended to each recent day's log (YYYYMMDD): /logs shows the total without reading the whole blob.
     log_lines: dict[str, int] = Field(default_factory=dict)
+    # Counted runs whose lines are not in the day's log yet (run id: YYYYMMDD of the log): the next run appends them.
+    unlogged_runs: dict[str, str] = Field(default_factory=dict)
 
     def count_log_lines(self, day_key: str, added: int, keep_days: int = 7) -> None:
         self.log_lines[day_key] = self.log_lines.get(day_key, 0) + added
@@ -157,6 +178,10 @@ class JobStats(BaseModel):
 
     def has_counted(self, record: RunRecord) -> bool:
         return self.counted_runs.get(record.run_id) == record.status
+
+    def oldest_counted(self) -> str | None:
+        """The oldest run id still in `counted_runs`: runs before it were counted, or fell out of the window."""
+        return min(self.counted_runs, default=None)
 
     def count(self, record: RunRecord) -> bool:
         """Fold one finished run into the counters (skipped runs are kept apart from the success rate).
