@@ -42,7 +42,7 @@ from azure.storage.blob import ContainerClient
 
 from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.data import generate_rows
-from sandbox.faultproxy import FaultProxy
+from sandbox.faultproxy import FaultProxy, matching
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core import pipeline, recording
 from sync_core import records as record_model
@@ -62,6 +62,12 @@ ROWS_PER_DAY = 24
 CLIENT_TIMEOUT_S = 1.0  # storage read timeout: a stalled answer outlasts it
 STALL_S = 1.5
 HTTP_TIMEOUT_S = 1
+# A burst of throttling over one run's end: every try (the SDK's and the app's) of one derived write answered 503.
+BURST_TARGETS = {
+    "day_log": matching("PUT", r"/logs/.*comp=appendblock"),
+    "job_stats": matching("PUT", r"/job_stats\.json"),
+}
+BURST_TRIES = 12
 
 
 @dataclass
@@ -71,6 +77,7 @@ class SoakReport:
     storage_faults: Counter[str] = field(default_factory=Counter)
     upstream_faults: Counter[str] = field(default_factory=Counter)
     storage_write_faults: int = 0
+    bursts: Counter[str] = field(default_factory=Counter)
     concurrent_groups: int = 0
     unrecorded: list[str] = field(default_factory=list)
     deferred: int = 0  # runs recorded whose counters or log lines were left to a later run
@@ -92,6 +99,8 @@ class SoakReport:
             "",
             f"storage faults injected (proxy), {self.storage_write_faults} of them on writes",
             *(f"  {k:<14} {n:>6}" for k, n in sorted(self.storage_faults.items())),
+            f"bursts of 503 over every try of a write: {sum(self.bursts.values())} "
+            f"({', '.join(f'{k} {n}' for k, n in sorted(self.bursts.items())) or 'none'})",
             "",
             f"runs with deferred bookkeeping (counters or log lines left to a later run): {self.deferred}",
             f"runs whose bookkeeping a later run repaired: {self.repaired}",
@@ -219,13 +228,16 @@ def soak(
     *,
     storage_rate: float | None = None,
     storage_write_rate: float | None = None,
+    burst_rate: float = 0.0,
     concurrency_rate: float = 0.08,
     outage_rate: float = 0.05,
     quiet: bool = True,
 ) -> SoakReport:
     """Run the soak and return its report (violations empty when every invariant holds).
 
-    `storage_rate`: the chance of a storage fault per read; `storage_write_rate`: per write (default the same)."""
+    `storage_rate`: the chance of a storage fault per read; `storage_write_rate`: per write (default the same);
+    `burst_rate`: the chance per run that every try of its day's log append or its job_stats.json write is refused,
+    so that its bookkeeping is left to a later run."""
     rng = random.Random(seed)
     report = SoakReport()
     storage_rate = fault_rate / 4 if storage_rate is None else storage_rate
@@ -292,6 +304,10 @@ def soak(
             pending_kinds = [f"leadpier:{k}" for k in ("stats", "login") for _ in range(leadpier.faults.pending(k))]
             pending_kinds += ["le:put"] * le.faults.pending("put")
             serve_rows()
+            if rng.random() < burst_rate:
+                target = rng.choice(sorted(BURST_TARGETS))
+                proxy.plan("busy", times=BURST_TRIES, match=BURST_TARGETS[target])
+                report.bursts[target] += 1
             if rng.random() < concurrency_rate and runs - done >= 2:
                 count = min(rng.randint(2, 3), runs - done)
                 barrier = threading.Barrier(count)
@@ -310,6 +326,7 @@ def soak(
             else:
                 one_run()
                 done += 1
+            proxy.clear_plans()  # a burst lasts one run
             met = before["leadpier"] - leadpier.faults.pending() + before["le"] - le.faults.pending()
             report.upstream_faults.update(pending_kinds[:met] if pending_kinds else [])
             step = rng.random()
@@ -478,6 +495,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="chance of a storage fault per storage write (default: --storage-rate)",
     )
+    parser.add_argument(
+        "--storage-burst-rate",
+        type=float,
+        default=0.0,
+        help="chance per run that every try of its day's log append or job_stats.json write is refused",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     logging.getLogger().handlers.clear()  # the run's lines are checked, not printed
@@ -487,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         storage_rate=args.storage_rate,
         storage_write_rate=args.storage_write_rate,
+        burst_rate=args.storage_burst_rate,
         quiet=False,
     )
     print(report.table())

@@ -139,6 +139,11 @@ class FaultProxy:
             self._plans.clear()
             self._rate, self._write_rate = 0.0, None
 
+    def clear_plans(self) -> None:
+        """Drop the planned faults not met yet; the rate stays."""
+        with self._lock:
+            self._plans.clear()
+
     def pending(self) -> int:
         with self._lock:
             return sum(p.times for p in self._plans)

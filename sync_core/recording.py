@@ -203,10 +203,16 @@ class Repair:
 
 
 def pending_repairs(
-    store: StateStore, stats: JobStats, now: datetime, *, own_run_id: str | None = None
+    store: StateStore,
+    stats: JobStats,
+    now: datetime,
+    *,
+    own_run_id: str | None = None,
+    gone: list[str] | None = None,
 ) -> list[Repair]:
     """Recorded runs (of today and yesterday, UTC) not counted in job_stats.json, and counted runs whose lines
-    are not in the day's log; oldest first, at most REPAIRS_PER_RUN. Name listings, plus one read per candidate."""
+    are not in the day's log; oldest first, at most REPAIRS_PER_RUN. Name listings, plus one read per candidate.
+    `gone` collects the runs of `unlogged_runs` whose record no longer exists."""
     oldest = stats.oldest_counted()
     day = now.astimezone(UTC).date()
     listed = store.run_ids_on([day - timedelta(days=1), day])
@@ -222,6 +228,8 @@ def pending_repairs(
             break
         record = store.load_run(run_id)
         if record is None:
+            if gone is not None and run_id in stats.unlogged_runs:
+                gone.append(run_id)  # its record was removed (the lifecycle rule): its lines cannot come back
             continue
         if run_id in stats.counted_runs and stats.has_counted(record):
             if run_id in stats.unlogged_runs:
@@ -254,12 +262,13 @@ def repair(
     """Under the lock, at the start of a run: write what earlier runs could not, idempotently by run id (a run is
     counted once, its lines appended once). None when job_stats.json changed (read it again); failures are
     logged and left for the next run."""
+    gone: list[str] = []
     try:
-        repairs = pending_repairs(store, stats_read[0], now, own_run_id=run_id)
+        repairs = pending_repairs(store, stats_read[0], now, own_run_id=run_id, gone=gone)
     except SyncError as exc:
         log.warning("Could not look for earlier runs' missing bookkeeping (%s); the next run looks again", exc)
         return stats_read
-    if not repairs:
+    if not repairs and not gone:
         return stats_read
     tz = settings.timezone
     logged: dict[str, bool] = {}
@@ -281,6 +290,8 @@ def repair(
             log.warning("Run %s: its lines are still not in the day's log (%s)", record.run_id, exc)
 
     def change(stats: JobStats) -> None:
+        for stale in gone:
+            stats.unlogged_runs.pop(stale, None)
         for item in repairs:
             record = item.record
             in_log = logged.get(record.run_id, True)
