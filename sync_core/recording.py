@@ -213,13 +213,13 @@ def pending_repairs(
     """Recorded runs (of today and yesterday, UTC) not counted in job_stats.json, and counted runs whose lines
     are not in the day's log; oldest first, at most REPAIRS_PER_RUN. Name listings, plus one read per candidate.
     `gone` collects the runs of `unlogged_runs` whose record no longer exists."""
-    oldest = stats.oldest_counted()
+    floor = stats.repair_floor()
     day = now.astimezone(UTC).date()
     listed = store.run_ids_on([day - timedelta(days=1), day])
     candidates = [
         run_id
         for run_id in listed
-        if run_id not in stats.counted_runs and run_id != own_run_id and (oldest is None or run_id > oldest)
+        if run_id not in stats.counted_runs and run_id != own_run_id and (floor is None or run_id > floor)
     ]
     candidates += [run_id for run_id in stats.unlogged_runs if run_id not in candidates]
     repairs: list[Repair] = []

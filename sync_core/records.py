@@ -164,6 +164,8 @@ class JobStats(BaseModel):
     # The latest runs counted, with the status counted: a retried write (its first answer lost) or a redelivered
     # run is never counted twice.
     counted_runs: dict[str, str] = Field(default_factory=dict)
+    # The newest run id dropped from counted_runs: a repair never counts a run up to it.
+    forgotten_through: str | None = None
     timer: TimerStatus | None = None
     updated_at: AwareDatetime | None = None
     # Lines appended to each recent day's log (YYYYMMDD): /logs shows the total without reading the whole blob.
@@ -179,9 +181,11 @@ class JobStats(BaseModel):
     def has_counted(self, record: RunRecord) -> bool:
         return self.counted_runs.get(record.run_id) == record.status
 
-    def oldest_counted(self) -> str | None:
-        """The oldest run id still in `counted_runs`: runs before it were counted, or fell out of the window."""
-        return min(self.counted_runs, default=None)
+    def repair_floor(self) -> str | None:
+        """Run ids up to this one may have been counted and forgotten since: never counted again by a repair."""
+        if self.forgotten_through is not None:
+            return self.forgotten_through
+        return min(self.counted_runs) if len(self.counted_runs) >= COUNTED_RUNS_KEPT else None
 
     def count(self, record: RunRecord) -> bool:
         """Fold one finished run into the counters (skipped runs are kept apart from the success rate).
@@ -195,7 +199,9 @@ class JobStats(BaseModel):
             self._bump(before, -1)
         self.counted_runs[record.run_id] = record.status
         while len(self.counted_runs) > COUNTED_RUNS_KEPT:
-            del self.counted_runs[next(iter(self.counted_runs))]
+            forgotten = next(iter(self.counted_runs))
+            del self.counted_runs[forgotten]
+            self.forgotten_through = max(self.forgotten_through or forgotten, forgotten)
         self._bump(record.status, +1)
         if record.status == "skipped":
             return True
