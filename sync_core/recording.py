@@ -182,6 +182,12 @@ def unrecorded(record: RunRecord, error: str) -> None:
         _unrecorded.append(UnrecordedRun(record.run_id, record.status, record.finished_at or utcnow(), error))
 
 
+def forget_unrecorded() -> None:
+    """Start again with no run remembered (a new worker process; each test)."""
+    with _unrecorded_lock:
+        _unrecorded.clear()
+
+
 def last_unrecorded() -> UnrecordedRun | None:
     """The latest run of this worker that could not record itself (for /health), if any."""
     with _unrecorded_lock:
