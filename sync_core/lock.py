@@ -144,14 +144,6 @@ class RunLock:
                         time.sleep(RETRY_PAUSE_S)
         self._lease = None
 
-    def still_held(self) -> bool:
-        """Whether the run may still write under the lock (as `check`, without raising)."""
-        try:
-            self.check()
-        except LockLost:
-            return False
-        return self._lease is not None
-
     def _create_blob(self) -> None:
         """The empty lock blob, creating the container first when it is missing too."""
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError

@@ -315,11 +315,12 @@ def repair(
         log.warning("Could not write the repaired counters to job_stats.json (%s); the next run tries again", exc)
         return None
     done = [i for i in repairs if logged.get(i.record.run_id, True)]
-    log.info(
-        "Wrote the missing bookkeeping of %d earlier run(s): %s",
-        len(done),
-        ", ".join(f"{i.record.run_id} ({', '.join(i.missing)})" for i in done),
-    )
+    if done:
+        log.info(
+            "Wrote the missing bookkeeping of %d earlier run(s): %s",
+            len(done),
+            ", ".join(f"{i.record.run_id} ({', '.join(i.missing)})" for i in done),
+        )
     for item in done:
         item.record.recording = Recording(status="repaired", missing=item.missing, repaired_by=run_id)
         try:
@@ -361,12 +362,12 @@ def record_without_settings(record: RunRecord, env: Mapping[str, str], runlog: R
         unrecorded(record, str(exc))
         return
     text = log_text(record)
+
+    def change(stats: JobStats) -> None:
+        stats.count(record)
+        stats.count_log_lines(f"{log_day:%Y%m%d}", text.count("\n"))
+
     try:
-
-        def change(stats: JobStats) -> None:
-            stats.count(record)
-            stats.count_log_lines(f"{log_day:%Y%m%d}", text.count("\n"))
-
         store.append_log(log_day, text)
         store.update_job_stats(change)
     except SyncError as exc:

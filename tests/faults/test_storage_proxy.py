@@ -370,3 +370,20 @@ def test_a_run_that_cannot_take_the_lock_says_so_in_its_lines_and_in_health(
     assert checked["status"] == "degraded"
     assert checked["checks"]["recording"]["unrecorded_run"] == lost.run_id
     assert "storage trouble" in checked["reason"]
+
+
+def test_a_lease_granted_while_every_answer_was_lost_is_given_back_so_the_next_run_is_not_skipped(
+    proxied: dict[str, str], proxy: FaultProxy, azurite: Azurite, leadpier: FakeLeadPier, le: FakeLE
+) -> None:
+    run()
+    # The first try is granted and its answer lost; its two SDK retries and the app's two more tries (3 each) refused.
+    proxy.plan("reset_after", match=TARGETS["lease"])
+    proxy.plan("busy", times=8, match=TARGETS["lease"])
+
+    lost = run()
+
+    assert proxy.pending() == 0
+    assert lost.status == "failed" and "while taking the lock" in (lost.error or "")
+    container = direct(azurite, proxied)
+    assert lease_state(container) != "leased"  # given back by the lease id every try proposed
+    assert run().status == "success"  # not `skipped` by a lease nobody knew it held
