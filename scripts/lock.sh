@@ -4,9 +4,19 @@
 #
 # uv resolves for a target Python and platform from any machine (a 3.11 laptop, macOS), which pip-compile cannot: it
 # evaluates the markers of the interpreter it runs under. Run it after editing requirements.in, or with --upgrade to
-# move every pin to the newest release the input allows (then run the tests). The tests check the lock is current.
+# move every pin to the newest release the input allows (then run the tests). The tests check the lock is current;
+# `scripts/lock.sh --check` says so without resolving anything (scripts/test.sh runs it first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--check" ]; then
+  digest=$(sha256sum requirements.in | cut -c1-64)
+  if ! grep -qx "# requirements.in sha256: $digest" requirements.txt; then
+    echo "lock: requirements.txt is stale (requirements.in changed since it was generated): run scripts/lock.sh" >&2
+    exit 1
+  fi
+  exit 0
+fi
 
 DEPLOYED_PYTHON=3.13
 PLATFORM=x86_64-manylinux_2_28
