@@ -102,7 +102,7 @@ param retentionDays int = 90
 
 @minValue(40)
 @maxValue(1000)
-@description('Most instances Flex Consumption may run for each function group (HTTP, the timer, the queue worker): 40 to 1000, 100 by default, per https://learn.microsoft.com/azure/azure-functions/flex-consumption-how-to (set the maximum instance count). The work itself is a singleton (a blob lease), so instances beyond a few stay idle and cost nothing.')
+@description('Most instances Flex Consumption may run for each function group (HTTP, the timer, the queue worker): 40 to 1000, 100 by default, per https://learn.microsoft.com/azure/azure-functions/event-driven-scaling (Flex Consumption plan: the lowest maximum is 40, the highest 1000). The work itself is a singleton (a blob lease), so instances beyond a few stay idle and cost nothing.')
 param maximumInstanceCount int = 100
 
 @allowed([
