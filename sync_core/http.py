@@ -25,6 +25,7 @@ from tenacity import (
 from .errors import (
     AuthExpired,
     DeadlineExceeded,
+    RequestNotSent,
     UnexpectedAnswer,
     UpstreamError,
     UpstreamRefused,
@@ -112,6 +113,19 @@ class _RetryableAnswer(Exception):
         self.retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
 
 
+# Failures asked again after a wait; any other error of the HTTP library happened before anything was sent.
+_RETRIED = (requests.ConnectionError, requests.Timeout, _RetryableAnswer)
+# Refused before anything left the process (a header value or URL the HTTP stack will not carry).
+_NOT_SENT = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidJSONError,
+    UnicodeEncodeError,
+)
+
+
 def _retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
@@ -149,8 +163,8 @@ def describe_failure(exc: BaseException) -> str:
         return "no answer before the timeout"
     if isinstance(exc, requests.ConnectionError):
         return "the connection failed or was refused"
-    if isinstance(exc, requests.RequestException):
-        return type(exc).__name__
+    if isinstance(exc, (requests.RequestException, UnicodeEncodeError)):
+        return type(exc).__name__  # their text can quote the header value, a token
     return str(exc)
 
 
@@ -226,7 +240,7 @@ class Caller:
             )
 
         retrying = Retrying(
-            retry=retry_if_exception_type((requests.ConnectionError, requests.Timeout, _RetryableAnswer)),
+            retry=retry_if_exception_type(_RETRIED),
             stop=self._stop,
             wait=self._wait,
             before_sleep=before_sleep,
@@ -236,13 +250,17 @@ class Caller:
             return retrying(attempt)
         except DeadlineExceeded:
             raise
-        except (requests.RequestException, _RetryableAnswer) as exc:
+        except _RETRIED as exc:
             made = self._attempts_made(retrying)
             cut = "; no time was left for another before the run's deadline" if made < self.attempts else ""
             status = exc.response.status_code if isinstance(exc, _RetryableAnswer) else None
             raise UpstreamUnavailable(
                 f"{what} failed after {made} attempt(s): {describe_failure(exc)}{cut}", status=status
             ) from None
+        except (requests.RequestException, UnicodeEncodeError) as exc:
+            # Not a failure that waiting mends: said as it is, with no word of the deadline.
+            error = RequestNotSent if isinstance(exc, _NOT_SENT) else UpstreamUnavailable
+            raise error(f"{what} failed after 1 attempt(s): {describe_failure(exc)} (not retried)") from None
 
     def call(
         self,
