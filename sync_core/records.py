@@ -27,7 +27,7 @@ LeErrors = Annotated[list[KeptMessage], AfterValidator(lambda items: items[:LE_E
 InvalidSamples = Annotated[list[KeptMessage], AfterValidator(lambda items: items[:SAMPLE_LIMIT])]
 
 # A UTC timestamp and a short random suffix, so ids sort by start time; a backfill day adds ".NN".
-RUN_ID_PATTERN = re.compile(r"(?P<day>\d{8})T\d{6}\d{3}Z-[0-9a-f]{6}(?:\.\d{2})?")
+RUN_ID_PATTERN = re.compile(r"(?P<day>\d{8})T\d{6}\d{3}Z-[0-9a-f]{6}(?:\.\d{2})?", re.ASCII)
 
 
 def utcnow() -> datetime:
