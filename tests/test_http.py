@@ -13,6 +13,7 @@ from sandbox.upstream import FakeLE, closed_port_url
 from sync_core.errors import (
     AuthExpired,
     DeadlineExceeded,
+    RequestNotSent,
     UnexpectedAnswer,
     UpstreamError,
     UpstreamRefused,
@@ -88,6 +89,19 @@ def test_retries_are_bounded_and_the_error_is_one_sentence_without_the_url(le: F
     assert str(caught.value) == "LE update failed after 4 attempt(s): HTTP 503"
     assert len(le.puts) == 4
     assert le.faults.pending() == 6
+
+
+@pytest.mark.parametrize("value", ["bearer abc\r\nX-Injected: 1", "bearer \u65e5\u672c"])
+def test_a_header_that_cannot_be_sent_is_one_attempt_not_retried_and_never_quoted(le: FakeLE, value: str) -> None:
+    with pytest.raises(RequestNotSent) as caught:
+        caller().request("PUT", le.url + "/le_api.php", what="LE update", json=BODY, headers={"authorization": value})
+
+    assert str(caught.value) in (
+        "LE update failed after 1 attempt(s): InvalidHeader (not retried)",
+        "LE update failed after 1 attempt(s): UnicodeEncodeError (not retried)",
+    )
+    assert "deadline" not in str(caught.value) and "abc" not in str(caught.value)
+    assert le.puts == []  # nothing left the process
 
 
 def test_a_refused_connection_is_retried_then_reported() -> None:
