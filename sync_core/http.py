@@ -38,6 +38,9 @@ ATTEMPTS = 4  # one call and three retries
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 10.0
 RETRY_AFTER_MAX_S = 30.0  # a longer Retry-After is capped: the run has a 10-minute slot
+# The most of one answer read: a real page (1,000 rows) is a quarter of a megabyte, LE's answer to 50,000 records
+# about ten; past this the call fails instead of the worker's memory.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 AUTH_EXPIRED_STATUS = frozenset({401, 403})
 
@@ -85,6 +88,25 @@ def parse_answer(response: requests.Response, model: type[AnswerT], what: str) -
             f"{what} failed: the answer (HTTP {response.status_code}) was not the expected JSON",
             status=response.status_code,
         ) from None
+
+
+def _read_within(response: requests.Response, limit: int, what: str) -> None:
+    """Read the body as requests would, but stop past `limit` bytes (a declared length past it is not read at all)."""
+    declared = response.headers.get("Content-Length", "")
+    body = bytearray()
+    if not (declared.isdigit() and int(declared) > limit):
+        for chunk in response.iter_content(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                break
+        else:
+            response._content = bytes(body)  # what `response.content` is when requests reads it itself
+            return
+    response.close()
+    raise UnexpectedAnswer(
+        f"{what} failed: the answer (HTTP {response.status_code}) was larger than {limit:,} bytes",
+        status=response.status_code,
+    )
 
 
 class Deadline:
@@ -222,8 +244,9 @@ class Caller:
             with self._calls_lock:
                 self.calls += 1
             response = self.session.request(
-                method, url, json=json, data=content, headers=dict(headers or {}), timeout=timeout
+                method, url, json=json, data=content, headers=dict(headers or {}), timeout=timeout, stream=True
             )
+            _read_within(response, MAX_ANSWER_BYTES, what)
             if classify(response.status_code) is Verdict.RETRIABLE:
                 raise _RetryableAnswer(response)
             return response
