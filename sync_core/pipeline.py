@@ -327,7 +327,8 @@ class SyncRun:
             put_span.set(telemetry.LE_SUCCESS, answer.success)
             put_span.set(telemetry.LE_MATCHED, answer.matched)
             put_span.set(telemetry.LE_UNMATCHED, answer.unmatched)
-            put_span.set(telemetry.LE_ERRORS, telemetry.le_errors_dimension(answer.errors))
+            kept_errors = [one_line(error) for error in answer.errors[:LE_ERRORS_KEPT]]
+            put_span.set(telemetry.LE_ERRORS, telemetry.le_errors_dimension(kept_errors))
             message = one_line(answer.message) if answer.message else None
             if not answer.success:
                 put_span.fail(message or "success: false")
@@ -337,7 +338,7 @@ class SyncRun:
         result.matched_records = answer.matched
         result.unmatched_records = answer.unmatched
         room = max(LE_ERRORS_KEPT - len(self.tally.le_errors), 0)
-        self.tally.le_errors.extend(one_line(error) for error in answer.errors[:room])
+        self.tally.le_errors.extend(kept_errors[:room])
         if not answer.success:
             self.tally.le_errors.append(f"{day.isoformat()}: {message or 'success: false'}")
             log.warning("LE did not accept %s: %s", day.isoformat(), message or "no message")
