@@ -25,9 +25,11 @@ from .backfill import plan_runs, with_children
 from .days import day_range, refuse_future
 from .records import is_run_id, utcnow
 from .responses import TEXT, ApiError, ApiResponse, ErrorBody, answers, bad_request, not_found
+from .runlog import MAX_LINE_CHARS
 from .services import services
 from .status import current_status
 from .store import log_blob_name
+from .untrusted import one_line
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ def logs(params: Mapping[str, str]) -> ApiResponse:
     total = store.load_job_stats()[0].log_lines.get(f"{day:%Y%m%d}")
     if total is None or total < len(shown):  # a day older than the counts kept: count it the long way
         total = (store.read_log(day) or b"").count(b"\n")
+    shown = [one_line(line, MAX_LINE_CHARS) for line in shown]  # lines an older version may have left unbounded
     return ApiResponse.json(200, LogTail(log_file=log_file, total_lines=total, showing=len(shown), logs=shown))
 
 

@@ -11,6 +11,9 @@ from .untrusted import one_line
 
 LINE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"  # the old service's, wherever lines are shown
 MAX_LOG_LINES = 1000  # the most lines /logs and `python -m sync_core logs` show of a day's log
+# The most of one line they show: the app's own lines are far shorter; a log written before outside text was cut
+# may hold a megabyte in one.
+MAX_LINE_CHARS = 4096
 _current: contextvars.ContextVar[RunLog | None] = contextvars.ContextVar("leadpier_sync_run", default=None)
 
 

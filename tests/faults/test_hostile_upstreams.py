@@ -14,6 +14,7 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from sandbox.upstream import FakeLE, FakeLeadPier
+from sync_core import api
 from sync_core.__main__ import main as cli
 from sync_core.leadpier_auth import SESSION_MAX_AGE
 from sync_core.records import LeadPierSession, utcnow
@@ -162,6 +163,18 @@ def test_the_cli_never_prints_a_control_character_from_a_log(env, blob_container
         assert cli(["logs", "--lines", "5", "--date", "-".join(day.groups())]) == 0
     assert "\x1b" not in printed.getvalue() and "\x07" not in printed.getvalue()
     assert "\\x1b]0;owned\\x07" in printed.getvalue()
+
+
+def test_logs_shows_an_old_megabyte_line_cut_and_escaped(env, blob_container: ContainerClient) -> None:
+    sync()
+    name = next(b.name for b in blob_container.list_blobs(name_starts_with="logs/"))
+    blob_container.get_blob_client(name).append_block(f"{FORGED} \x1b[2J{'x' * MIB}\n".encode())
+    day = re.search(r"(\d{4})(\d\d)(\d\d)", name)
+    assert day is not None
+    answer = api.logs({"lines": "3", "date": "-".join(day.groups())})
+    last = json.loads(answer.body)["logs"][-1]
+    assert len(last) == 4096 and last.endswith(f"...[cut, {len(FORGED) + 5 + MIB} characters]")
+    assert "\x1b" not in last and last.startswith(f"{FORGED} \\x1b[2J")
 
 
 def test_unmatched_codes_are_summed_up_in_one_line_per_day(env, leadpier: FakeLeadPier, blob_container) -> None:
