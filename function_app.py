@@ -48,6 +48,7 @@ SYNC_RUN_ON_STARTUP = _startup_text.lower() in ("true", "1", "yes")
 HOST_PROBLEMS = [p for p in (_schedule_problem, _startup_problem) if p]
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}  # on every answer: a browser takes each as the type it says
 
 
 # -- plumbing shared by the handlers --------------------------------------------------------------------------
@@ -62,7 +63,7 @@ def _http_answer(answer: typing.Any) -> func.HttpResponse:
     return func.HttpResponse(
         answer.body,
         status_code=answer.status_code,
-        headers={"Content-Type": content_type, **answer.headers},
+        headers={"Content-Type": content_type, **NOSNIFF, **answer.headers},
         mimetype=answer.mimetype,
         charset="utf-8",
     )
@@ -83,7 +84,9 @@ def _json_errors(handler: typing.Callable[..., func.HttpResponse]) -> typing.Cal
                 "error": f"{handler.__name__} failed unexpectedly; the app's log has the details under this invocation id",
                 "invocation_id": invocation_id,
             }
-            return func.HttpResponse(json.dumps(body), status_code=500, mimetype="application/json", charset="utf-8")
+            return func.HttpResponse(
+                json.dumps(body), status_code=500, headers=NOSNIFF, mimetype="application/json", charset="utf-8"
+            )
 
     return guarded
 
@@ -138,7 +141,9 @@ def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     except Exception as exc:  # a broken deployment: say so here rather than nowhere
         log.exception("sync_core could not be imported")
         body = {"status": "unhealthy", "reason": f"the app's code could not be loaded: {type(exc).__name__}: {exc}"}
-        return func.HttpResponse(json.dumps(body), status_code=503, mimetype="application/json", charset="utf-8")
+        return func.HttpResponse(
+            json.dumps(body), status_code=503, headers=NOSNIFF, mimetype="application/json", charset="utf-8"
+        )
     return _http_answer(
         check(host_schedule=SYNC_SCHEDULE, host_run_on_startup=SYNC_RUN_ON_STARTUP, host_problems=HOST_PROBLEMS)
     )
@@ -212,14 +217,14 @@ def dashboard(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @_json_errors
 def openapi(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core.openapi import openapi_document
+    from sync_core import openapi as answers
 
-    return func.HttpResponse(json.dumps(openapi_document()), mimetype="application/json", charset="utf-8")
+    return _http_answer(answers.openapi())
 
 
 @app.route(route="docs", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @_json_errors
 def docs(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core.openapi import docs_page
+    from sync_core.openapi import docs as page
 
-    return func.HttpResponse(docs_page(), mimetype="text/html", charset="utf-8")
+    return _http_answer(page())

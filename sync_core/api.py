@@ -18,17 +18,22 @@ from .api_models import (
     ServiceInfo,
     TriggerAccepted,
     TriggerBody,
+    json_kind,
     parse,
 )
 from .backfill import plan_runs, with_children
 from .days import day_range, refuse_future
 from .records import is_run_id, utcnow
-from .responses import TEXT, ApiResponse, answers, bad_request, not_found
+from .responses import TEXT, ApiError, ApiResponse, ErrorBody, answers, bad_request, not_found
+from .runlog import MAX_LINE_CHARS
 from .services import services
 from .status import current_status
 from .store import log_blob_name
+from .untrusted import one_line
 
 log = logging.getLogger(__name__)
+
+MAX_TRIGGER_BODY_BYTES = 4096  # a valid body is under 100 bytes; nothing larger is read
 
 ENDPOINTS = {
     "health": "/health",
@@ -97,6 +102,7 @@ def logs(params: Mapping[str, str]) -> ApiResponse:
     total = store.load_job_stats()[0].log_lines.get(f"{day:%Y%m%d}")
     if total is None or total < len(shown):  # a day older than the counts kept: count it the long way
         total = (store.read_log(day) or b"").count(b"\n")
+    shown = [one_line(line, MAX_LINE_CHARS) for line in shown]  # lines an older version may have left unbounded
     return ApiResponse.json(200, LogTail(log_file=log_file, total_lines=total, showing=len(shown), logs=shown))
 
 
@@ -147,17 +153,28 @@ def trigger(body: bytes) -> ApiResponse:
 
 
 def _trigger_body(body: bytes) -> TriggerBody:
-    if not body or not body.strip():
+    if len(body) > MAX_TRIGGER_BODY_BYTES:
+        raise ApiError(
+            413,
+            ErrorBody(
+                error=f"the body is {len(body)} bytes; /trigger takes at most {MAX_TRIGGER_BODY_BYTES}: no body, "
+                '{"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
+            ),
+        )
+    if not body:
         return TriggerBody()
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: arrays or objects nested too deep to read
         raise bad_request(
-            'the body is not JSON; send no body, {"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
+            "the body is not JSON"
+            + (" (it holds only whitespace)" if not body.strip() else "")
+            + '; send no body, {"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
         ) from None
     if not isinstance(document, dict):
         raise bad_request(
-            'the body must be a JSON object: {"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
+            f"the body must be a JSON object, not {json_kind(document)}: "
+            '{"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
         )
     result: TriggerBody = parse(TriggerBody, document)
     return result

@@ -18,6 +18,7 @@ from .queues import POISON_QUEUE, poison_queue_client
 from .recording import Repair, last_unrecorded, pending_repairs
 from .records import JobStats, utcnow
 from .responses import ApiResponse
+from .runtime_info import RuntimeCheck, asked_python, runtime_check
 from .schedule import DEFAULT_SCHEDULE, interval
 from .services import PROBE_TIMEOUT_S, services
 from .settings import DEFAULT_TIMEZONE, Settings, load_storage_target, read_environment
@@ -95,6 +96,7 @@ class HealthChecks(BaseModel):
     poison_queue: PoisonQueueCheck
     timer: TimerCheck
     catch_up: CatchUpCheck
+    runtime: RuntimeCheck
     recording: RecordingCheck
 
 
@@ -167,9 +169,12 @@ def health_document(
     )
 
     catch_up = _catch_up(stats, settings, env, now)
+    runtime = runtime_check(asked_python(env))
     recording = _recording(stats, repairs, schedule, now)
     problems = [c.detail for c in (settings_check, storage) if c.status == "error"]
-    warnings = [c.detail for c in (last_success, poison_check, catch_up, recording) if c.status in ("warning", "error")]
+    warnings = [c.detail for c in (last_success, poison_check, catch_up) if c.status in ("warning", "error")]
+    warnings += [runtime.detail] if runtime.status == "warning" else []
+    warnings += [recording.detail] if recording.status == "warning" else []
     warnings += timer.problems
     overall: HealthStatus
     reason: str | None
@@ -192,6 +197,7 @@ def health_document(
             poison_queue=poison_check,
             timer=timer,
             catch_up=catch_up,
+            runtime=runtime,
             recording=recording,
         ),
     )

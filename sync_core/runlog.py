@@ -7,8 +7,13 @@ import logging
 from datetime import datetime, tzinfo
 from typing import Any
 
+from .untrusted import one_line
+
 LINE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"  # the old service's, wherever lines are shown
 MAX_LOG_LINES = 1000  # the most lines /logs and `python -m sync_core logs` show of a day's log
+# The most of one line they show: the app's own lines are far shorter; a log written before outside text was cut
+# may hold a megabyte in one.
+MAX_LINE_CHARS = 4096
 _current: contextvars.ContextVar[RunLog | None] = contextvars.ContextVar("leadpier_sync_run", default=None)
 
 
@@ -22,6 +27,12 @@ class ZonedFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         moment = datetime.fromtimestamp(record.created, self.tz)
         return f"{moment:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d}"
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        # Outside text is escaped where it enters a message; this keeps a line one line even where that was missed
+        # (a traceback, added after the message, keeps its own lines).
+        record.message = one_line(record.message, None)
+        return super().formatMessage(record)
 
 
 class _RunHandler(logging.Handler):
@@ -92,7 +103,7 @@ class RunLog:
         """The run's lines for its record and the day's log: at most `limit`, the middle left out of a longer run
         (its start and its end, the `finished` line, are what an operator reads), with a line saying so."""
         if len(self.lines) <= limit:
-            return list(self.lines)
+            return [_cut(line) for line in self.lines]
         head, tail = limit // 2, limit - limit // 2 - 1
         note = logging.LogRecord(
             "sync_core.pipeline",
@@ -103,4 +114,12 @@ class RunLog:
             (len(self.lines) - head - tail,),
             None,
         )
-        return [*self.lines[:head], self.formatter.format(note), *self.lines[-tail:]]
+        return [_cut(line) for line in (*self.lines[:head], self.formatter.format(note), *self.lines[-tail:])]
+
+
+def _cut(line: str) -> str:
+    """A kept line (a traceback keeps its own lines) at most MAX_LINE_CHARS long, as /logs would show it."""
+    if len(line) <= MAX_LINE_CHARS:
+        return line
+    note = f"...[cut, {len(line)} characters]"
+    return line[: MAX_LINE_CHARS - len(note)] + note

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
-from sync_core.runlog import MAX_LOG_LINES, RunLog
+from sync_core.runlog import MAX_LINE_CHARS, MAX_LOG_LINES, RunLog
 
 log = logging.getLogger("sync_core.pipeline")
 
@@ -35,3 +35,12 @@ def test_a_long_run_keeps_its_start_and_its_end_and_says_what_was_left_out() -> 
     left_out = int(note.rsplit(" - ", 1)[-1].split()[0])
     assert left_out == total - (MAX_LOG_LINES - 1)
     assert sum(m.startswith("line ") for m in messages) == MAX_LOG_LINES - 1
+
+
+def test_a_kept_line_is_at_most_what_logs_shows_of_one() -> None:
+    with RunLog("20260213T175335101Z-9f00aa", "cli", ZoneInfo("Asia/Kolkata")) as runlog:
+        log.info("%s", "x" * (MAX_LINE_CHARS * 2))
+
+    [kept] = runlog.bounded()
+
+    assert len(kept) == MAX_LINE_CHARS and kept.endswith("characters]")
