@@ -170,6 +170,7 @@ class SyncRun:
         self.tally = Tally()
         self.lock: RunLock | None = None
         self.stats_read: tuple[JobStats, str | None] | None = None
+        self.repairs_checked_at: datetime | None = None
         runlog.set_timezone(self.settings.timezone)
         record.dry_run = self.settings.dry_run if request.dry_run is None else request.dry_run
 
@@ -187,7 +188,8 @@ class SyncRun:
             # What earlier runs could not write, written before this run chooses its days (so a day an earlier run
             # finalized is not sent again).
             repaired = repair(self.store, self.stats_read, self.settings, self.record.run_id, utcnow())
-            self.stats_read = repaired or self.store.load_job_stats()
+            self.stats_read = repaired.stats_read or self.store.load_job_stats()
+            self.repairs_checked_at = repaired.checked_at
             stats = self.stats_read[0]
             days = self.request.dates or report_days(
                 self.record.started_at or utcnow(),
@@ -229,7 +231,14 @@ class SyncRun:
 
     def _persist(self, *, planned: bool) -> None:
         persist(
-            self.store, self.record, self.runlog, self.settings, self.request.timer, self.stats_read, planned=planned
+            self.store,
+            self.record,
+            self.runlog,
+            self.settings,
+            self.request.timer,
+            self.stats_read,
+            planned=planned,
+            repairs_checked_at=self.repairs_checked_at,
         )
 
     # -- the days ------------------------------------------------------------------------------------------------

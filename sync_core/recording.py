@@ -44,6 +44,7 @@ def persist(
     stats_read: tuple[JobStats, str | None] | None,
     *,
     planned: bool,
+    repairs_checked_at: datetime | None = None,
 ) -> None:
     """Step 8: the run record (with the run's lines) first; then its lines in the day's log and its counts in
     job_stats.json, both derived from the record. What could not be written is noted on the record
@@ -99,6 +100,7 @@ def persist(
         _count(stats, record, settings, logged=logged)
         if timer is not None:
             stats.timer = timer
+        _checked(stats, repairs_checked_at)
         stats.updated_at = utcnow()
 
     try:
@@ -198,6 +200,7 @@ def last_unrecorded() -> UnrecordedRun | None:
 
 SETTLED_AFTER = timedelta(minutes=10)  # the function timeout: a run that did not hold the lock has ended by then
 REPAIRS_PER_RUN = 20
+DAYS_LISTED_AT_MOST = 31  # after a longer outage, older runs' bookkeeping is not looked for
 
 
 @dataclass
@@ -215,13 +218,14 @@ def pending_repairs(
     *,
     own_run_id: str | None = None,
     gone: list[str] | None = None,
+    left: list[str] | None = None,
 ) -> list[Repair]:
     """Recorded runs (of today and yesterday, UTC) not counted in job_stats.json, and counted runs whose lines
     are not in the day's log; oldest first, at most REPAIRS_PER_RUN. Name listings, plus one read per candidate.
-    `gone` collects the runs of `unlogged_runs` whose record no longer exists."""
+    `gone` collects the runs of `unlogged_runs` whose record no longer exists; `left`, the runs left for a later
+    look (not settled yet, or past REPAIRS_PER_RUN)."""
     floor = stats.repair_floor()
-    day = now.astimezone(UTC).date()
-    listed = store.run_ids_on([day - timedelta(days=1), day])
+    listed = store.run_ids_on(_days_to_list(stats, now))
     candidates = [
         run_id
         for run_id in listed
@@ -229,8 +233,10 @@ def pending_repairs(
     ]
     candidates += [run_id for run_id in stats.unlogged_runs if run_id not in candidates]
     repairs: list[Repair] = []
-    for run_id in sorted(candidates):
+    for position, run_id in enumerate(sorted(candidates)):
         if len(repairs) >= REPAIRS_PER_RUN:
+            if left is not None:
+                left.extend(sorted(candidates)[position:])
             break
         record = store.load_run(run_id)
         if record is None:
@@ -241,11 +247,26 @@ def pending_repairs(
             if run_id in stats.unlogged_runs:
                 repairs.append(Repair(record, ["day_log"]))
             continue
-        if record.status not in FINAL_STATUSES or not _settled(record, now):
-            continue  # queued or running; or a run without the lock that may still be writing
+        if record.status not in FINAL_STATUSES:
+            continue  # queued or running: counted when it ends
+        if not _settled(record, now):
+            if left is not None:
+                left.append(run_id)  # a run without the lock that may still be writing
+            continue
         day_log_done = record.recording is not None and "day_log" not in record.recording.missing
         repairs.append(Repair(record, ["job_stats"] if day_log_done else ["job_stats", "day_log"]))
     return repairs
+
+
+def _days_to_list(stats: JobStats, now: datetime) -> list[date]:
+    """The UTC days whose run records are looked at: from shortly before the last complete look (so a gap of days
+    since, an outage, is covered), and at least yesterday and today."""
+    today = now.astimezone(UTC).date()
+    first = today - timedelta(days=1)
+    if stats.repairs_checked_at is not None:
+        first = min(first, (stats.repairs_checked_at - SETTLED_AFTER).astimezone(UTC).date())
+    first = max(first, today - timedelta(days=DAYS_LISTED_AT_MOST - 1))
+    return [first + timedelta(days=n) for n in range((today - first).days + 1)]
 
 
 def _settled(record: RunRecord, now: datetime) -> bool:
@@ -258,24 +279,33 @@ def _settled(record: RunRecord, now: datetime) -> bool:
     return record.finished_at is not None and now - record.finished_at >= SETTLED_AFTER
 
 
+@dataclass
+class RepairOutcome:
+    """`stats_read`: job_stats.json as read, or None when the repair changed it (read it again); `checked_at`:
+    the run's start when it looked at every recorded run and left nothing behind (kept by its own update)."""
+
+    stats_read: tuple[JobStats, str | None] | None
+    checked_at: datetime | None
+
+
 def repair(
     store: StateStore,
     stats_read: tuple[JobStats, str | None],
     settings: Settings,
     run_id: str,
     now: datetime,
-) -> tuple[JobStats, str | None] | None:
+) -> RepairOutcome:
     """Under the lock, at the start of a run: write what earlier runs could not, idempotently by run id (a run is
-    counted once, its lines appended once). None when job_stats.json changed (read it again); failures are
-    logged and left for the next run."""
+    counted once, its lines appended once). Failures are logged and left for the next run."""
     gone: list[str] = []
+    left: list[str] = []
     try:
-        repairs = pending_repairs(store, stats_read[0], now, own_run_id=run_id, gone=gone)
+        repairs = pending_repairs(store, stats_read[0], now, own_run_id=run_id, gone=gone, left=left)
     except SyncError as exc:
         log.warning("Could not look for earlier runs' missing bookkeeping (%s); the next run looks again", exc)
-        return stats_read
+        return RepairOutcome(stats_read, None)
     if not repairs and not gone:
-        return stats_read
+        return RepairOutcome(stats_read, None if left else now)
     tz = settings.timezone
     logged: dict[str, bool] = {}
     logs: dict[date, str] = {}
@@ -294,6 +324,7 @@ def repair(
         except SyncError as exc:
             logged[record.run_id] = False
             log.warning("Run %s: its lines are still not in the day's log (%s)", record.run_id, exc)
+    checked_at = None if left or not all(logged.values()) else now
 
     def change(stats: JobStats) -> None:
         for stale in gone:
@@ -307,13 +338,14 @@ def repair(
             elif record.run_id in stats.unlogged_runs and in_log:
                 del stats.unlogged_runs[record.run_id]
                 stats.count_log_lines(f"{_log_day(record, tz):%Y%m%d}", log_text(record).count("\n"))
+        _checked(stats, checked_at)
         stats.updated_at = utcnow()
 
     try:
         store.update_job_stats(change, read=stats_read)
     except SyncError as exc:
         log.warning("Could not write the repaired counters to job_stats.json (%s); the next run tries again", exc)
-        return None
+        return RepairOutcome(None, None)
     done = [i for i in repairs if logged.get(i.record.run_id, True)]
     if done:
         log.info(
@@ -327,7 +359,12 @@ def repair(
             store.save_run(item.record)
         except SyncError as exc:
             log.info("Run %s: noting the repair on its record failed (%s)", item.record.run_id, exc)
-    return None
+    return RepairOutcome(None, checked_at)
+
+
+def _checked(stats: JobStats, checked_at: datetime | None) -> None:
+    if checked_at is not None and (stats.repairs_checked_at is None or checked_at > stats.repairs_checked_at):
+        stats.repairs_checked_at = checked_at
 
 
 def _advance_finalized(

@@ -176,6 +176,9 @@ class JobStats(BaseModel):
     counted_runs: dict[str, str] = Field(default_factory=dict)
     # The newest run id dropped from counted_runs: a repair never counts a run up to it.
     forgotten_through: str | None = None
+    # The start of the last run that looked at every recorded run for missing bookkeeping and left none behind:
+    # the next look lists the run records from shortly before it (and at least yesterday's and today's).
+    repairs_checked_at: AwareDatetime | None = None
     timer: TimerStatus | None = None
     updated_at: AwareDatetime | None = None
     # Lines appended to each recent day's log (YYYYMMDD): /logs shows the total without reading the whole blob.
