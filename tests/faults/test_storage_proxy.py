@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from azure.storage.blob import ContainerClient
 from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.faultproxy import KINDS, FaultProxy, matching
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import api, services
+from sync_core import api, pipeline, services
 from sync_core.health import health
 from sync_core.pipeline import RunRequest, run_sync
 from sync_core.records import JobStats, RunRecord
@@ -387,3 +388,23 @@ def test_a_lease_granted_while_every_answer_was_lost_is_given_back_so_the_next_r
     container = direct(azurite, proxied)
     assert lease_state(container) != "leased"  # given back by the lease id every try proposed
     assert run().status == "success"  # not `skipped` by a lease nobody knew it held
+
+
+def test_counters_lost_before_an_outage_of_days_are_written_by_the_first_run_after_it(
+    proxied: dict[str, str], proxy: FaultProxy, azurite: Azurite, leadpier: FakeLeadPier, le: FakeLE,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    run()  # a complete look at the runs is noted in job_stats.json
+    proxy.plan("busy", times=50, match=TARGETS["stats_write"])
+    deferred = run()
+    assert deferred.recording is not None and deferred.recording.missing == ["job_stats"]
+    proxy.clear()
+    later = datetime.now(UTC) + timedelta(days=4)  # nothing ran meanwhile: its record is four UTC days back
+    monkeypatch.setattr(pipeline, "utcnow", lambda: later)
+
+    after = run()
+
+    container = direct(azurite, proxied)
+    assert after.run_id.startswith(f"{later:%Y%m%d}")
+    assert stored_stats(container).counted_runs.get(deferred.run_id) == "success"
+    assert stored_stats(container).total_runs == 3
