@@ -220,8 +220,9 @@ def pending_repairs(
     gone: list[str] | None = None,
     left: list[str] | None = None,
 ) -> list[Repair]:
-    """Recorded runs (of today and yesterday, UTC) not counted in job_stats.json, and counted runs whose lines
-    are not in the day's log; oldest first, at most REPAIRS_PER_RUN. Name listings, plus one read per candidate.
+    """Recorded runs (listed since shortly before the last complete look) not counted in job_stats.json, and
+    counted runs whose lines are not in the day's log; oldest first, at most REPAIRS_PER_RUN. Name listings, plus
+    one read per candidate.
     `gone` collects the runs of `unlogged_runs` whose record no longer exists; `left`, the runs left for a later
     look (not settled yet, or past REPAIRS_PER_RUN)."""
     floor = stats.repair_floor()

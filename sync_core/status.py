@@ -131,7 +131,7 @@ def next_run(settings: Settings, stats: JobStats, now: datetime) -> datetime | N
 
 
 def recording_view(store: StateStore, stats: JobStats, now: datetime) -> RecordingView:
-    """The runs whose bookkeeping the next run writes (a listing of the last two days' runs)."""
+    """The runs whose bookkeeping the next run writes (run records listed by name since the last complete look)."""
     try:
         repairs = pending_repairs(store, stats, now)
     except SyncError as exc:
