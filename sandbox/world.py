@@ -6,7 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,13 +43,15 @@ def local_today() -> date:
 def world(workdir: Path, *, sources: int, dry_run: bool = False) -> Iterator[World]:
     """Everything started, the app's settings set in os.environ (the sandbox's own stand-ins replace the shell's
     and local.settings.json's); everything stopped on the way out, whatever happens."""
-    today = local_today()
-    rows: dict[str | date, list[dict[str, Any]]] = {
-        d.isoformat(): generate_rows(sources, d, seed=i) for i, d in enumerate((today - timedelta(days=1), today))
-    }
+
+    def rows_for_day(day: str) -> list[dict[str, Any]]:
+        # Every day up to today has statistics, so a backfill of any past range shows data; tomorrow has none.
+        asked = date.fromisoformat(day)
+        return generate_rows(sources, asked) if asked <= local_today() else []
+
     with (
         Azurite(workdir) as azurite,
-        FakeLeadPier(rows, username=USERNAME, password=PASSWORD) as leadpier,
+        FakeLeadPier(username=USERNAME, password=PASSWORD, rows_for_day=rows_for_day) as leadpier,
         FakeLE() as le,
     ):
         settings = {
