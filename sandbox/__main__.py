@@ -8,9 +8,7 @@ import json
 import logging
 import signal
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from types import FrameType
 
 from sync_core.records import RunRecord
@@ -101,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_once(args: argparse.Namespace) -> int:
-    from sandbox.world import world
+    from sandbox.world import workspace, world
     from sync_core import telemetry
     from sync_core.pipeline import RunRequest, run_sync
     from sync_core.settings import load_settings
@@ -109,8 +107,8 @@ def run_once(args: argparse.Namespace) -> int:
     from sync_core.store import StateStore
 
     with (
-        tempfile.TemporaryDirectory(prefix="leadpier-sandbox-") as workdir,
-        world(Path(workdir), sources=args.sources, dry_run=args.dry_run) as here,
+        workspace() as workdir,
+        world(workdir, sources=args.sources, dry_run=args.dry_run) as here,
     ):
         # With APPLICATIONINSIGHTS_CONNECTION_STRING in the shell, the run's telemetry goes there too.
         telemetry.configure_from_environment()

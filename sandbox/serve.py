@@ -19,7 +19,6 @@ import secrets
 import shlex
 import signal
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -36,7 +35,7 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
-from sandbox.world import World, world
+from sandbox.world import World, workspace, world
 from sync_core.queues import MAX_DEQUEUE_COUNT, POISON_QUEUE, RUNS_QUEUE
 from sync_core.settings import DEFAULT_TIMEZONE
 
@@ -396,8 +395,8 @@ def serve(args: argparse.Namespace) -> int:
     port = server.server_address[1]
     try:
         with (
-            tempfile.TemporaryDirectory(prefix="leadpier-sandbox-") as workdir,
-            world(Path(workdir), sources=args.sources, dry_run=args.dry_run) as here,
+            workspace() as workdir,
+            world(workdir, sources=args.sources, dry_run=args.dry_run) as here,
         ):
             os.environ["SYNC_SCHEDULE"] = args.schedule
             # The printed environment is what is served: `status` from it shows the same schedule and time zone.
@@ -418,7 +417,7 @@ def serve(args: argparse.Namespace) -> int:
                 threading.Thread(target=host.run_timer, name="timer", daemon=True),
                 threading.Thread(target=host.work_queue, name="queue", daemon=True),
             ]
-            print(banner(here, port, key, args.schedule, workdir), flush=True)
+            print(banner(here, port, key, args.schedule, str(workdir)), flush=True)
             for thread in threads:
                 thread.start()
             try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -37,6 +39,27 @@ def local_today() -> date:
     from sync_core.records import utcnow
 
     return utcnow().astimezone(ZoneInfo(os.environ.get("SYNC_TIMEZONE") or DEFAULT_TIMEZONE)).date()
+
+
+WORKDIR_PREFIX = "leadpier-sandbox-"
+OWNER_FILE = "owner.pid"
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[Path]:
+    """A fresh temporary folder for one sandbox, removed on the way out. A sandbox killed outright (SIGKILL) cannot
+    remove its own: the next one removes every folder whose owner process is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text())
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):  # no owner written yet (a sandbox starting now), or not ours to judge
+            continue
+    with tempfile.TemporaryDirectory(prefix=WORKDIR_PREFIX) as name:
+        (Path(name) / OWNER_FILE).write_text(str(os.getpid()))
+        yield Path(name)
 
 
 @contextlib.contextmanager

@@ -313,8 +313,13 @@ def test_azurite_does_not_outlive_a_killed_sandbox() -> None:
     try:
         queue_port = int(re.search(r"QueueEndpoint=http://127\.0\.0\.1:(\d+)", "".join(instance.lines))[1])  # type: ignore[index]
         assert _port_answers(queue_port)
+        folder = Path(re.search(r"State: Azurite in (\S+) ", "".join(instance.lines))[1])  # type: ignore[index]
+        assert folder.is_dir()
         os.kill(instance.process.pid, signal.SIGKILL)  # no clean-up of its own: the parent-death signal does it
         instance.process.wait(30)
         wait_for(lambda: not _port_answers(queue_port), "Azurite ending with the sandbox", timeout=30)
+        assert folder.is_dir()  # a killed process removes nothing itself ...
+        assert sandbox("--sources", "5").returncode == 0
+        assert not folder.exists()  # ... the next sandbox removes the folder its dead owner left
     finally:
         stop_served(instance)
