@@ -361,3 +361,19 @@ def test_the_last_lines_of_todays_and_yesterdays_logs_are_on_the_page(app: App) 
     tail = body(app.get("logs", "/logs", params={"lines": "8"}))["logs"]
     assert tail and all(line[:400] in unescape(logs) for line in tail)
     assert f"No log for {(today() - timedelta(days=1)).isoformat()}" in logs
+
+
+def test_a_backfill_is_one_run_in_its_hour_as_runs_lists_it(app: App) -> None:
+    first, last = (today() - timedelta(days=3)).isoformat(), (today() - timedelta(days=2)).isoformat()
+    response, queued = app.post_trigger({"from": first, "to": last})
+    parent = body(response)["run_id"]
+    for message in queued.get():
+        app.work(message)
+    _, html, _ = page(app)
+    record = RunRecord.model_validate(body(app.get("runs", f"/runs/{parent}", route_params={"run_id": parent})))
+    assert record.status in ("success", "warning") and record.report_dates == [first, last]
+    assert segments(html) == [(hour_of(record), record.status, 1)]  # the parent, its two days folded in
+    (column,) = [h for h in run_links(html) if "status=" not in h and "since=" in h]
+    assert listed(app, column) == [parent]
+    manual = _tile(html, "last-manual-run")
+    assert record.status in manual and f"{record.sent_records:,} sent" in manual
