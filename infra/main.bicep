@@ -10,7 +10,42 @@ targetScope = 'subscription'
 @description('Name of the azd environment; with the subscription and the region it seeds every resource name.')
 param environmentName string
 
-@minLength(1)
+// The regions offering Flex Consumption, as Microsoft's Flex sample (Azure-Samples/functions-quickstart-python-http-azd,
+// infra/main.bicep) lists them, less its early-access region; Python 3.13 is offered on Flex in each. To check one:
+// az functionapp list-flexconsumption-locations --runtime python --runtime-version 3.13
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @description('Region of every resource; it must offer the Flex Consumption plan and Python 3.13.')
 @metadata({
   azd: {
@@ -50,7 +85,8 @@ param syncTimezone string = 'Asia/Kolkata'
 param syncSchedule string = '0 */10 * * * *'
 
 @minValue(0)
-@description('How many past days a run catches up on when earlier runs missed them (SYNC_CATCHUP_DAYS).')
+@maxValue(31)
+@description('How many past days a run catches up on when earlier runs missed them (SYNC_CATCHUP_DAYS, 0 to 31).')
 param syncCatchupDays int = 7
 
 @minLength(3)
@@ -64,24 +100,25 @@ param retentionDays int = 90
 
 // -- the plan -----------------------------------------------------------------------------------------------------
 
-@minValue(1)
+@minValue(40)
 @maxValue(1000)
-@description('Most instances Flex Consumption may run at once. The work is a singleton (a blob lease): a few cover the HTTP group, the timer and the queue worker.')
-param maximumInstanceCount int = 4
+@description('Most instances Flex Consumption may run for each function group (HTTP, the timer, the queue worker): 40 to 1000, 100 by default, per https://learn.microsoft.com/azure/azure-functions/event-driven-scaling (Flex Consumption plan: the lowest maximum is 40, the highest 1000). The work itself is a singleton (a blob lease), so instances beyond a few stay idle and cost nothing.')
+param maximumInstanceCount int = 100
 
 @allowed([
   512
   2048
   4096
 ])
-@description('Memory of each instance, in MB.')
+@description('Memory of each instance, in MB: 512, 2048 (the default) or 4096, per https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan (instance memory).')
 param instanceMemoryMB int = 2048
 
 @description('E-mail address the alerts go to: a failed run, or no successful run for staleAfterMinutes.')
 param alertEmail string
 
-@description('Minutes without a successful run before the staleness alert fires (three schedule intervals by default).')
-@minValue(10)
+@description('Minutes without a successful run before the staleness alert fires (three schedule intervals by default; 15 to 2880, the window the alert rule accepts).')
+@minValue(15)
+@maxValue(2880)
 param staleAfterMinutes int = 30
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -90,6 +127,10 @@ var tags = {
 }
 var functionAppName = 'func-leadpier-${resourceToken}'
 var deploymentContainerName = 'app-package'
+var secretNames = {
+  leadpierPassword: 'leadpier-password'
+  leApiKey: 'le-api-key'
+}
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
@@ -135,11 +176,15 @@ module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
   params: {
-    name: 'kv-lp-${resourceToken}'
+    // Seeded with the identity's principal id as well: `azd down` leaves the vault soft-deleted, and with purge
+    // protection on its name stays taken for the retention period, so the next `azd up` (a new identity) needs a
+    // new name. A re-provision of a live environment keeps the identity, and so the vault.
+    name: 'kv-lp-${take(uniqueString(resourceToken, identity.outputs.principalId), 13)}'
     location: location
     tags: tags
     leadpierPassword: leadpierPassword
     leApiKey: leApiKey
+    secretNames: secretNames
   }
 }
 
@@ -167,8 +212,8 @@ module functionApp 'modules/function-app.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
-    leadpierPasswordSecretUri: keyVault.outputs.leadpierPasswordSecretUri
-    leApiKeySecretUri: keyVault.outputs.leApiKeySecretUri
+    keyVaultUri: keyVault.outputs.uri
+    secretNames: secretNames
     hasLeApiKey: !empty(leApiKey)
     leadpierUsername: leadpierUsername
     leApiUrl: leApiUrl

@@ -53,6 +53,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sources", type=_sources, default=300, help="LeadPier sources per day (default 300)")
     parser.add_argument("--dry-run", action="store_true", help="send nothing to the LE stand-in")
     parser.add_argument("--json", action="store_true", help="print the run record and /status as one JSON document")
+    parser.add_argument(
+        "--identity",
+        action="store_true",
+        help="as on day one in Azure: storage over HTTPS taking only managed-identity tokens (a loopback identity "
+        "endpoint issues them), and exactly the app settings infra/ gives the function app; no key anywhere",
+    )
     serve = parser.add_argument_group("serving (--serve)")
     serve.add_argument(
         "--serve",
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_once(args: argparse.Namespace) -> int:
-    from sandbox.world import workspace, world
+    from sandbox.world import CLIENT_ID, workspace, world
     from sync_core import telemetry
     from sync_core.pipeline import RunRequest, run_sync
     from sync_core.settings import load_settings
@@ -108,10 +114,12 @@ def run_once(args: argparse.Namespace) -> int:
 
     with (
         workspace() as workdir,
-        world(workdir, sources=args.sources, dry_run=args.dry_run) as here,
+        world(workdir, sources=args.sources, dry_run=args.dry_run, identity=args.identity) as here,
     ):
-        # With APPLICATIONINSIGHTS_CONNECTION_STRING in the shell, the run's telemetry goes there too.
-        telemetry.configure_from_environment()
+        # With APPLICATIONINSIGHTS_CONNECTION_STRING in the shell, the run's telemetry goes there too (not in the
+        # identity world, whose connection string is the template's, pointed at nothing).
+        if not args.identity:
+            telemetry.configure_from_environment()
         try:
             record = run_sync(RunRequest(trigger="cli"))
         finally:
@@ -133,7 +141,13 @@ def run_once(args: argparse.Namespace) -> int:
                     sources=args.sources,
                     le_days=here.le.received_days(),
                     logins=here.leadpier.logins,
-                    state=f"Azurite in {workdir}, container {here.settings['SYNC_STATE_CONTAINER']}",
+                    state=f"Azurite in {workdir}, container {here.settings['SYNC_STATE_CONTAINER']}"
+                    + (
+                        f" (identity only: HTTPS, bearer tokens of client id {CLIENT_ID}, "
+                        f"{len(here.identity.requests)} token(s) issued, the template's app settings, no key)"
+                        if here.identity
+                        else ""
+                    ),
                 )
             )
     return 0 if record.status in ("success", "warning") else 1

@@ -8,6 +8,7 @@ import http.client
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -40,10 +41,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _azurite_answers(port: int) -> bool:
+def _azurite_answers(port: int, https: bool = False) -> bool:
     """Whether Azurite answers HTTP on `port`; stricter than a TCP connect, which anyone holding
     the port would accept (a port picked by free_port() can be taken by another process meanwhile)."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=1)
+    connection: http.client.HTTPConnection
+    if https:
+        # Only asks whether Azurite listens; the clients under test verify the certificate themselves.
+        connection = http.client.HTTPSConnection(HOST, port, timeout=1, context=ssl._create_unverified_context())
+    else:
+        connection = http.client.HTTPConnection(HOST, port, timeout=1)
     try:
         connection.request("GET", f"/{ACCOUNT_NAME}?comp=list")
         response = connection.getresponse()
@@ -60,6 +66,10 @@ class Azurite:
 
     The ports are fixed at construction, so `stop()` followed by `start()` brings the
     same endpoints back with the same data: that is how tests simulate a storage outage.
+
+    With `tls` (a certificate and key, see `sandbox.identity.make_certificate`) it serves HTTPS and
+    accepts only bearer tokens (`--oauth basic`: issuer, audience and expiry checked), as an
+    account with shared keys off does; the connection string then means nothing to it.
     """
 
     def __init__(
@@ -68,8 +78,10 @@ class Azurite:
         blob_port: int | None = None,
         queue_port: int | None = None,
         table_port: int | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
+        self.tls = tls
         self.blob_port = blob_port if blob_port is not None else free_port()
         self.queue_port = queue_port if queue_port is not None else free_port()
         self.table_port = table_port if table_port is not None else free_port()
@@ -84,21 +96,25 @@ class Azurite:
         return self.workdir / "azurite-output.log"
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
     def blob_endpoint(self) -> str:
-        return f"http://{HOST}:{self.blob_port}/{ACCOUNT_NAME}"
+        return f"{self.scheme}://{HOST}:{self.blob_port}/{ACCOUNT_NAME}"
 
     @property
     def queue_endpoint(self) -> str:
-        return f"http://{HOST}:{self.queue_port}/{ACCOUNT_NAME}"
+        return f"{self.scheme}://{HOST}:{self.queue_port}/{ACCOUNT_NAME}"
 
     @property
     def table_endpoint(self) -> str:
-        return f"http://{HOST}:{self.table_port}/{ACCOUNT_NAME}"
+        return f"{self.scheme}://{HOST}:{self.table_port}/{ACCOUNT_NAME}"
 
     @property
     def connection_string(self) -> str:
         return (
-            "DefaultEndpointsProtocol=http;"
+            f"DefaultEndpointsProtocol={self.scheme};"
             f"AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint={self.blob_endpoint};"
             f"QueueEndpoint={self.queue_endpoint};"
@@ -110,6 +126,7 @@ class Azurite:
         return self._process is not None and self._process.poll() is None
 
     def command(self) -> list[str]:
+        tls = [] if self.tls is None else ["--cert", str(self.tls[0]), "--key", str(self.tls[1]), "--oauth", "basic"]
         return [
             str(AZURITE_BIN),
             "--silent",
@@ -123,6 +140,7 @@ class Azurite:
             "--blobHost", HOST, "--blobPort", str(self.blob_port),
             "--queueHost", HOST, "--queuePort", str(self.queue_port),
             "--tableHost", HOST, "--tablePort", str(self.table_port),
+            *tls,
         ]  # fmt: skip
 
     def start(self) -> Azurite:
@@ -160,7 +178,7 @@ class Azurite:
             if self._process is None or self._process.poll() is not None:
                 code = None if self._process is None else self._process.returncode
                 raise AzuriteError(f"Azurite exited with code {code} while starting:\n{self.output()}")
-            pending = [port for port in pending if not _azurite_answers(port)]
+            pending = [port for port in pending if not _azurite_answers(port, https=self.tls is not None)]
             if not pending:
                 return
             if time.monotonic() > deadline:

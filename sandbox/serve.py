@@ -153,8 +153,19 @@ class Host:
         key: str,
         connection_string: str,
         schedule: str,
+        identity_queue: tuple[str, str] | None = None,
     ) -> None:
+        """`identity_queue`: (queue endpoint, client id) when the host reaches its queues with a managed identity,
+        as it does in Azure with AzureWebJobsStorage__queueServiceUri; else the connection string."""
         from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+        def queue_client(name: str, **policies: Any) -> QueueClient:
+            if identity_queue is None:
+                return QueueClient.from_connection_string(connection_string, name, **policies)
+            from azure.identity import ManagedIdentityCredential
+
+            endpoint, client_id = identity_queue
+            return QueueClient(endpoint, name, credential=ManagedIdentityCredential(client_id=client_id), **policies)
 
         self.routes = routes
         self.timer = timer
@@ -163,17 +174,12 @@ class Host:
         self.schedule = schedule
         self.stopping = threading.Event()
         # Base64 both ways, as the host writes and reads queue messages by default.
-        self.queue = QueueClient.from_connection_string(
-            connection_string,
+        self.queue = queue_client(
             RUNS_QUEUE,
             message_encode_policy=TextBase64EncodePolicy(),
             message_decode_policy=TextBase64DecodePolicy(),
         )
-        self.poison = QueueClient.from_connection_string(
-            connection_string,
-            POISON_QUEUE,
-            message_encode_policy=TextBase64EncodePolicy(),
-        )
+        self.poison = queue_client(POISON_QUEUE, message_encode_policy=TextBase64EncodePolicy())
         for queue in (self.queue, self.poison):
             try:
                 queue.create_queue()
@@ -396,7 +402,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         with (
             workspace() as workdir,
-            world(workdir, sources=args.sources, dry_run=args.dry_run) as here,
+            world(workdir, sources=args.sources, dry_run=args.dry_run, identity=args.identity) as here,
         ):
             os.environ["SYNC_SCHEDULE"] = args.schedule
             # The printed environment is what is served: `status` from it shows the same schedule and time zone.
@@ -411,6 +417,11 @@ def serve(args: argparse.Namespace) -> int:
                 key,
                 here.azurite.connection_string,
                 args.schedule,
+                identity_queue=(
+                    (here.azurite.queue_endpoint, here.settings["AzureWebJobsStorage__clientId"])
+                    if here.identity
+                    else None
+                ),
             )
             server.host = host
             threads = [

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,11 +15,17 @@ from zoneinfo import ZoneInfo
 
 from sandbox.azurite import Azurite
 from sandbox.data import generate_rows
+from sandbox.identity import ManagedIdentityEndpoint, make_certificate
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core.settings import DEFAULT_STATE_CONTAINER, DEFAULT_TIMEZONE
 
 USERNAME, PASSWORD = "sandbox-user", "sandbox-password"
+LE_KEY = "sandbox-le-key"
 CONTAINER = DEFAULT_STATE_CONTAINER
+# The user-assigned identity of an identity-only world (a made-up client id, as Entra would issue one).
+CLIENT_ID = "7d3c8a52-4b1e-4f0a-9c6d-2e5f8a1b3c4d"
+# A loopback address nothing listens on: the app settings carry an ingestion endpoint, and none may leave the machine.
+NO_INGESTION = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/"
 
 
 @dataclass
@@ -29,6 +35,7 @@ class World:
     leadpier: FakeLeadPier
     le: FakeLE
     settings: dict[str, str]  # the app settings that point at this world, as environment variables
+    identity: ManagedIdentityEndpoint | None = None  # set in an identity-only world
 
     @property
     def le_records(self) -> int:
@@ -63,18 +70,20 @@ def workspace() -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def world(workdir: Path, *, sources: int, dry_run: bool = False) -> Iterator[World]:
+def world(workdir: Path, *, sources: int, dry_run: bool = False, identity: bool = False) -> Iterator[World]:
     """Everything started, the app's settings set in os.environ (the sandbox's own stand-ins replace the shell's
-    and local.settings.json's); everything stopped on the way out, whatever happens."""
+    and local.settings.json's); everything stopped on the way out, whatever happens.
 
-    def rows_for_day(day: str) -> list[dict[str, Any]]:
-        # Every day up to today has statistics, so a backfill of any past range shows data; tomorrow has none.
-        asked = date.fromisoformat(day)
-        return generate_rows(sources, asked) if asked <= local_today() else []
-
+    With `identity`, the day one in Azure: Azurite takes only bearer tokens over HTTPS, a loopback managed-identity
+    endpoint issues them, and the app gets exactly the app settings infra/ gives the function app (no key anywhere).
+    """
+    if identity:
+        with identity_world(workdir, sources=sources, dry_run=dry_run) as here:
+            yield here
+        return
     with (
         Azurite(workdir) as azurite,
-        FakeLeadPier(username=USERNAME, password=PASSWORD, rows_for_day=rows_for_day) as leadpier,
+        FakeLeadPier(username=USERNAME, password=PASSWORD, rows_for_day=_rows_for_day(sources)) as leadpier,
         FakeLE() as le,
     ):
         settings = {
@@ -88,6 +97,59 @@ def world(workdir: Path, *, sources: int, dry_run: bool = False) -> Iterator[Wor
         }
         _isolate(settings, workdir)
         yield World(workdir, azurite, leadpier, le, settings)
+
+
+def _rows_for_day(sources: int) -> Callable[[str], list[dict[str, Any]]]:
+    """LeadPier's statistics of a day as the stand-in is asked for them: every day up to today has `sources` rows, so
+    a backfill of any past range shows data; a later day has none."""
+
+    def rows(day: str) -> list[dict[str, Any]]:
+        asked = date.fromisoformat(day)
+        return generate_rows(sources, asked) if asked <= local_today() else []
+
+    return rows
+
+
+@contextlib.contextmanager
+def identity_world(workdir: Path, *, sources: int, dry_run: bool = False) -> Iterator[World]:
+    """The identity-only world (see `world`). The settings are the template's, evaluated for this machine: the
+    storage endpoints are Azurite's, the client id is CLIENT_ID, the Key Vault references resolve to the stand-ins'
+    credentials; only LEADPIER_BASE_URL (whose default is the real LeadPier) and the platform's own variables
+    (IDENTITY_ENDPOINT, IDENTITY_HEADER, REQUESTS_CA_BUNDLE for the self-signed certificate) are added."""
+    from sandbox.template import app_settings, parse_infra
+
+    parsed = parse_infra()
+    workdir.mkdir(parents=True, exist_ok=True)
+    certificate = make_certificate(workdir / "tls")
+    with (
+        Azurite(workdir / "azurite", tls=certificate) as azurite,
+        ManagedIdentityEndpoint(client_ids=[CLIENT_ID]) as endpoint,
+        FakeLeadPier(username=USERNAME, password=PASSWORD, rows_for_day=_rows_for_day(sources)) as leadpier,
+        FakeLE(api_key=LE_KEY) as le,
+    ):
+        deployment = {
+            "leadpierUsername": USERNAME,
+            "leApiUrl": f"{le.url}/email_dashboard/stats/le_api.php",
+            "identityClientId": CLIENT_ID,
+            "keyVaultUri": "https://kv-lp-rehearsal.vault.azure.net/",
+            "hasLeApiKey": True,
+            "storage": {
+                "properties": {
+                    "primaryEndpoints": {"blob": f"{azurite.blob_endpoint}/", "queue": f"{azurite.queue_endpoint}/"}
+                }
+            },
+            "applicationInsights": {"properties": {"ConnectionString": NO_INGESTION}},
+        }
+        secrets = {"leadpier-password": PASSWORD, "le-api-key": LE_KEY}
+        settings = app_settings(parsed, deployment, secrets)
+        settings |= {
+            "LEADPIER_BASE_URL": leadpier.url,
+            "REQUESTS_CA_BUNDLE": str(certificate[0]),
+            **endpoint.environ(),
+            **({"SYNC_DRY_RUN": "true"} if dry_run else {}),
+        }
+        _isolate(settings, workdir)
+        yield World(workdir, azurite, leadpier, le, settings, endpoint)
 
 
 # Settings that say where state, LeadPier or LE are: none of the shell's may reach the sandbox's runs.

@@ -81,13 +81,24 @@ pip_install() {
 }
 
 stamp=$venv/.installed
-wanted="python $version; $(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)"
+wanted="python $version; $(cat requirements.in requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
   mkdir -p "$(dirname "$venv")"
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   say "installing the app's and the tests' packages into $venv (a minute the first time)..."
   pip_install --upgrade pip
-  pip_install -r requirements-dev.txt
+  if [ "$version" = "$(sed -n 's/^DEPLOYED_PYTHON=//p' scripts/lock.sh)" ]; then
+    # The Python the app is deployed on: exactly the lock, hashes checked, as the deployment installs it; the tests'
+    # packages then go on top without moving a pin (the lock's versions, without hashes, as constraints).
+    pip_install --require-hashes -r requirements.txt
+    pins=$(mktemp)
+    grep -E '^[A-Za-z0-9][A-Za-z0-9._-]*==' requirements.txt | sed 's/[[:space:]]*\\$//' > "$pins"
+    pip_install -r requirements-dev.txt -c "$pins"
+    rm -f "$pins"
+  else
+    # Another Python (3.11, 3.12): the lock is for the deployed one, so this one resolves the input on its own.
+    pip_install -r requirements-dev.txt
+  fi
   echo "$wanted" > "$stamp"
   say "packages ready"
 fi

@@ -5,6 +5,7 @@
 # (and skip the 3.11 subset), e.g. scripts/test.sh tests/test_api.py -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/lock.sh --check   # the deployment installs requirements.txt: it must be generated from requirements.in as it is
 scripts/setup.sh
 echo "== ruff check ==" >&2
 .venv/bin/ruff check .

@@ -17,6 +17,7 @@ from .errors import SettingsError, SyncError
 from .queues import POISON_QUEUE, poison_queue_client
 from .records import JobStats, utcnow
 from .responses import ApiResponse
+from .runtime_info import RuntimeCheck, asked_python, runtime_check
 from .schedule import DEFAULT_SCHEDULE, interval
 from .services import PROBE_TIMEOUT_S, services
 from .settings import DEFAULT_TIMEZONE, Settings, load_storage_target, read_environment
@@ -85,6 +86,7 @@ class HealthChecks(BaseModel):
     poison_queue: PoisonQueueCheck
     timer: TimerCheck
     catch_up: CatchUpCheck
+    runtime: RuntimeCheck
 
 
 class HealthDocument(BaseModel):
@@ -156,8 +158,10 @@ def health_document(
     )
 
     catch_up = _catch_up(stats, settings, env, now)
+    runtime = runtime_check(asked_python(env))
     problems = [c.detail for c in (settings_check, storage) if c.status == "error"]
     warnings = [c.detail for c in (last_success, poison_check, catch_up) if c.status in ("warning", "error")]
+    warnings += [runtime.detail] if runtime.status == "warning" else []
     warnings += timer.problems
     overall: HealthStatus
     reason: str | None
@@ -180,6 +184,7 @@ def health_document(
             poison_queue=poison_check,
             timer=timer,
             catch_up=catch_up,
+            runtime=runtime,
         ),
     )
 

@@ -114,6 +114,8 @@ class Settings(BaseModel):
     # Unfinalized past days a run catches up after an outage; 0 keeps to yesterday (until final) and today.
     catchup_days: int = Field(7, alias="SYNC_CATCHUP_DAYS", ge=0, le=31)
     http_timeout_seconds: float = Field(30, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=300)
+    # The Python the deployment asked for (the template sets it); /health compares the interpreter with it.
+    python_version: str | None = Field(None, alias="SYNC_PYTHON_VERSION", pattern=r"^3\.\d{1,2}$")
 
     @model_validator(mode="before")
     @classmethod

@@ -85,6 +85,14 @@ def test_json_gives_the_run_record_and_the_status_document() -> None:
     assert sum(document["le_received"].values()) == document["run"]["sent_records"]
 
 
+def test_identity_runs_the_sync_with_the_templates_settings_and_says_so() -> None:
+    done = sandbox("--identity", "--sources", "20")
+    assert done.returncode == 0, done.stderr
+    assert "SUCCESS" in done.stdout
+    assert "identity only: HTTPS, bearer tokens of client id" in done.stdout
+    assert "the template's app settings, no key" in done.stdout
+
+
 def test_route_templates_match_as_the_host_matches_them() -> None:
     runs = route_pattern("runs/{run_id?}")
     assert runs.fullmatch("runs") and runs.fullmatch("runs/abc")["run_id"] == "abc"  # type: ignore[index]

@@ -110,6 +110,8 @@ def test_local_settings_json_alone_is_enough(tmp_path: Path) -> None:
         ("SYNC_DOMAIN_CODES", '{"lbe": 3}'),
         ("LE_API_URL", "not a url"),
         ("SYNC_STATE_CONTAINER", "Bad_Name"),
+        ("SYNC_PYTHON_VERSION", "python3.13"),
+        ("SYNC_PYTHON_VERSION", "3"),
     ],
 )
 def test_an_invalid_value_is_an_error_naming_the_setting(tmp_path: Path, name: str, value: str) -> None:

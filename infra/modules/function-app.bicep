@@ -9,8 +9,10 @@ param identityClientId string
 param storageAccountName string
 param deploymentContainerName string
 param applicationInsightsName string
-param leadpierPasswordSecretUri string
-param leApiKeySecretUri string
+@description('The vault\'s URI (https://<vault>.vault.azure.net/); the app settings reference secrets in it by name.')
+param keyVaultUri string
+@description('Names of the vault\'s secrets: leadpierPassword, leApiKey.')
+param secretNames object
 @description('Whether the vault holds an LE API key; without one LE_API_KEY stays empty.')
 param hasLeApiKey bool
 param leadpierUsername string
@@ -21,6 +23,9 @@ param syncCatchupDays int
 param stateContainerName string
 param maximumInstanceCount int
 param instanceMemoryMB int
+
+// The Python the plan runs; the app reads it back (SYNC_PYTHON_VERSION) and /health says when the worker differs.
+var pythonVersion = '3.13'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -77,11 +82,16 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       // Flex Consumption sets the runtime in functionAppConfig: FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION,
       // WEBSITE_RUN_FROM_PACKAGE and the content-share settings are refused on this plan and must not appear here.
       appSettings: [
-        // Host storage through the identity. The app follows the same settings for its state container and for
-        // /health's count of the poison queue, so no connection string or account key exists anywhere.
+        // Host storage through the identity, as service URIs (the shape Microsoft's Flex Consumption samples use, and
+        // one a local rehearsal can point at an emulator). The app follows the same settings for its state container
+        // and for /health's count of the poison queue, so no connection string or account key exists anywhere.
         {
-          name: 'AzureWebJobsStorage__accountName'
-          value: storage.name
+          name: 'AzureWebJobsStorage__blobServiceUri'
+          value: storage.properties.primaryEndpoints.blob
+        }
+        {
+          name: 'AzureWebJobsStorage__queueServiceUri'
+          value: storage.properties.primaryEndpoints.queue
         }
         {
           name: 'AzureWebJobsStorage__credential'
@@ -126,7 +136,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         // Secrets: references the platform resolves with keyVaultReferenceIdentity; the values never appear here.
         {
           name: 'LEADPIER_PASSWORD'
-          value: '@Microsoft.KeyVault(SecretUri=${leadpierPasswordSecretUri})'
+          value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.leadpierPassword})'
         }
         {
           name: 'LE_API_URL'
@@ -135,7 +145,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         // Empty when LE wants no key: the app treats an empty setting as unset.
         {
           name: 'LE_API_KEY'
-          value: hasLeApiKey ? '@Microsoft.KeyVault(SecretUri=${leApiKeySecretUri})' : ''
+          value: hasLeApiKey ? '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.leApiKey})' : ''
         }
         {
           name: 'SYNC_TIMEZONE'
@@ -158,6 +168,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'SYNC_RUN_ON_STARTUP'
           value: 'false'
         }
+        {
+          name: 'SYNC_PYTHON_VERSION'
+          value: pythonVersion
+        }
       ]
     }
     functionAppConfig: {
@@ -177,7 +191,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.13'
+        version: pythonVersion
       }
     }
   }

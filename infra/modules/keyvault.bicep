@@ -9,7 +9,8 @@ param leadpierPassword string
 @secure()
 param leApiKey string
 
-var leApiKeySecretName = 'le-api-key'
+@description('Names of the secrets: leadpierPassword, leApiKey.')
+param secretNames object
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -43,7 +44,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 
 resource leadpierPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
-  name: 'leadpier-password'
+  name: secretNames.leadpierPassword
   properties: {
     //checkov:skip=CKV_AZURE_41:The password belongs to the LeadPier account and changes when its owner changes it; an expiry date here would only break the reference.
     value: leadpierPassword
@@ -54,7 +55,7 @@ resource leadpierPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' =
 // Only when LE wants a key: without one, LE_API_KEY stays empty and the app sends no X-API-Key.
 resource leApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(leApiKey)) {
   parent: vault
-  name: leApiKeySecretName
+  name: secretNames.leApiKey
   properties: {
     //checkov:skip=CKV_AZURE_41:The key is issued by LE and rotated there; an expiry date here would only break the reference.
     //checkov:skip=CKV_AZURE_114:contentType is set below; checkov looks for it one level too high in a conditional resource (the infra tests check it on the parse).
@@ -64,7 +65,6 @@ resource leApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!em
 }
 
 output name string = vault.name
-// Secret URIs without a version: the reference follows the latest version of the secret.
-output leadpierPasswordSecretUri string = leadpierPasswordSecret.properties.secretUri
-// (The LE key's URI is known whether or not the secret exists; main.bicep only uses it when it does.)
-output leApiKeySecretUri string = '${vault.properties.vaultUri}secrets/${leApiKeySecretName}'
+// The vault's URI; the app settings name the secrets under it without a version, so a reference follows the latest
+// version. (No output carries a secret's URI: the linter's outputs-should-not-contain-secrets flags such names.)
+output uri string = vault.properties.vaultUri

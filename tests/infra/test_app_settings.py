@@ -17,7 +17,8 @@ from .conftest import INFRA, ROOT, one_resource
 
 # Read by the Functions host or the platform, not by sync_core's settings model.
 HOST_SETTINGS = {
-    "AzureWebJobsStorage__accountName",  # host storage with an identity (the app follows it too)
+    "AzureWebJobsStorage__blobServiceUri",  # host storage with an identity (the app follows it too)
+    "AzureWebJobsStorage__queueServiceUri",
     "AzureWebJobsStorage__credential",
     "AzureWebJobsStorage__clientId",  # the user-assigned identity (the app follows it too)
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
@@ -50,7 +51,17 @@ REFUSED_ON_FLEX = {
     "SCM_DO_BUILD_DURING_DEPLOYMENT",
     "ENABLE_ORYX_BUILD",
 }
-KEY_VAULT_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\(SecretUri=\$\{\w+\}\)$")
+KEY_VAULT_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\(SecretUri=\$\{keyVaultUri\}secrets/\$\{secretNames\.\w+\}\)$")
+
+
+def _expression(node: Any) -> str:
+    """A parsed Bicep expression as dotted text (`storage.properties.primaryEndpoints.blob`), for plain asserts."""
+    if isinstance(node, dict) and "operator" in node:
+        operands = node["operator"]["operands"]
+        if node["operator"]["type"] == "property_accessor":
+            return f"{_expression(operands['operand_1'])}.{_expression(operands['operand_2'])}"
+        return " ".join(_expression(v) for v in operands.values())
+    return str(node)
 
 
 def _app_read_names() -> set[str]:
@@ -84,12 +95,14 @@ def test_every_required_setting_is_set(app_settings: dict[str, Any]) -> None:
     required = {f.alias for f in Settings.model_fields.values() if f.alias and f.is_required()}
     assert required == {"LEADPIER_USERNAME", "LEADPIER_PASSWORD", "LE_API_URL"}
     assert required <= set(app_settings)
-    # Host storage (and so the app's state) by identity: an account name and the identity's client id.
+    # Host storage (and so the app's state) by identity: the account's service URIs and the identity's client id.
     assert app_settings["AzureWebJobsStorage__credential"] == "managedidentity"
     assert app_settings["AzureWebJobsStorage__clientId"] == "identityClientId"
-    assert app_settings["AzureWebJobsStorage__accountName"] == {
-        "operator": {"type": "property_accessor", "operands": {"operand_1": "storage", "operand_2": "name"}}
-    }
+    assert "AzureWebJobsStorage__accountName" not in app_settings
+    for service in ("blob", "queue"):
+        assert f"storage.properties.primaryEndpoints.{service}" in _expression(
+            app_settings[f"AzureWebJobsStorage__{service}ServiceUri"]
+        )
     assert app_settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
 
 
@@ -138,7 +151,8 @@ def test_the_settings_as_deployed_load_in_the_app(
     """The settings with sample values where Bicep has expressions, and the references resolved, are valid settings
     whose state is reached with the user-assigned identity."""
     samples = {
-        "AzureWebJobsStorage__accountName": "stleadpierabc",
+        "AzureWebJobsStorage__blobServiceUri": "https://stleadpierabc.blob.core.windows.net/",
+        "AzureWebJobsStorage__queueServiceUri": "https://stleadpierabc.queue.core.windows.net/",
         "AzureWebJobsStorage__clientId": "00000000-0000-0000-0000-000000000001",
         "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=0;IngestionEndpoint=https://example.invalid/",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=00000000-0000-0000-0000-000000000001;Authorization=AAD",
@@ -150,6 +164,7 @@ def test_the_settings_as_deployed_load_in_the_app(
         "SYNC_SCHEDULE": _bicep_default(main_bicep, "syncSchedule"),
         "SYNC_CATCHUP_DAYS": str(_bicep_default(main_bicep, "syncCatchupDays")),
         "SYNC_STATE_CONTAINER": _bicep_default(main_bicep, "stateContainerName"),
+        "SYNC_PYTHON_VERSION": "3.13",
     }
     environ = {
         name: value if isinstance(value, str) and "${" not in value and name not in samples else samples[name]
@@ -160,3 +175,31 @@ def test_the_settings_as_deployed_load_in_the_app(
     assert settings.storage.account_url == "https://stleadpierabc.blob.core.windows.net"
     assert settings.storage.client_id == "00000000-0000-0000-0000-000000000001"
     assert settings.storage.container == "leadpier-sync"
+
+
+def _range_of_field(alias: str) -> tuple[Any, Any]:
+    """The (ge, le) bounds the settings model puts on a setting."""
+    field = next(f for f in Settings.model_fields.values() if f.alias == alias)
+    low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
+    high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+    return low, high
+
+
+def _param_range(param: dict[str, Any]) -> tuple[Any, Any]:
+    decorators = {d["type"]: d.get("argument") for d in param["decorators"]}
+    return decorators.get("min_value"), decorators.get("max_value")
+
+
+def test_every_parameter_range_is_the_range_the_app_and_the_modules_accept(bicep: dict[str, Any]) -> None:
+    """A value the template lets through is one the app and every module take: nothing deploys only for /health to
+    answer 503, or fails halfway in a module."""
+    main = bicep["infra/main.bicep"]["parameters"]
+    assert _param_range(main["syncCatchupDays"]) == _range_of_field("SYNC_CATCHUP_DAYS")
+    alerts = bicep["infra/modules/alerts.bicep"]["parameters"]
+    assert _param_range(main["staleAfterMinutes"]) == _param_range(alerts["staleAfterMinutes"])
+    # Every main parameter passed on to a module with a range of its own has exactly that range.
+    for symbol, module in bicep["infra/main.bicep"]["modules"].items():
+        target = bicep[f"infra/{module['detail']['path']}"]["parameters"]
+        for name, value in module["config"]["params"].items():
+            if isinstance(value, str) and value in main and _param_range(target[name]) != (None, None):
+                assert _param_range(main[value]) == _param_range(target[name]), f"{symbol}.{name}"

@@ -37,15 +37,51 @@ def test_the_app_runs_python_3_13_on_flex_consumption_with_its_package_reached_b
     site = _site(bicep)
     assert site["kind"] == "functionapp,linux"
     config = site["properties"]["functionAppConfig"]
-    assert config["runtime"] == {"name": "python", "version": "3.13"}
+    assert config["runtime"] == {"name": "python", "version": "pythonVersion"}
+    function_app = next(parsed for path, parsed in bicep.items() if path.endswith("function-app.bicep"))
+    assert function_app["variables"]["pythonVersion"]["value"] == "3.13"
     storage = config["deployment"]["storage"]
     assert storage["type"] == "blobContainer"
     assert storage["authentication"] == {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": "identityId"}
     assert config["scaleAndConcurrency"]["maximumInstanceCount"] == "maximumInstanceCount"
 
 
-def test_the_instance_count_is_small_by_default(main_bicep: dict[str, Any]) -> None:
-    assert 1 <= main_bicep["parameters"]["maximumInstanceCount"]["default"] <= 10
+def _decorator(param: dict[str, Any], kind: str) -> Any:
+    found = [d["argument"] for d in param["decorators"] if d["type"] == kind]
+    return found[0] if found else None
+
+
+def test_the_flex_limits_are_microsofts(main_bicep: dict[str, Any]) -> None:
+    """Flex Consumption's documented limits: 40 to 1000 instances per function group (100 by default), and
+    512, 2048 or 4096 MB per instance (2048 by default); each parameter's description names its source."""
+    count = main_bicep["parameters"]["maximumInstanceCount"]
+    assert (_decorator(count, "min_value"), _decorator(count, "max_value"), count["default"]) == (40, 1000, 100)
+    memory = main_bicep["parameters"]["instanceMemoryMB"]
+    assert (_decorator(memory, "allowed"), memory["default"]) == ([512, 2048, 4096], 2048)
+    for param in (count, memory):
+        assert "https://learn.microsoft.com/azure/azure-functions/flex-consumption" in _decorator(param, "description")
+
+
+def test_the_region_is_one_offering_flex_consumption(main_bicep: dict[str, Any]) -> None:
+    regions = _decorator(main_bicep["parameters"]["location"], "allowed")
+    assert regions and len(regions) == len(set(regions))
+    assert {"eastus", "westeurope", "centralindia", "australiaeast"} <= set(regions)
+    assert not [r for r in regions if r.endswith("euap")]  # early-access regions are not for production
+
+
+def test_no_output_name_is_one_the_linter_takes_for_a_secret(bicep: dict[str, Any]) -> None:
+    """The linter's outputs-should-not-contain-secrets flags output names mentioning a password or a secret."""
+    for path, parsed in bicep.items():
+        for name in parsed.get("outputs", {}):
+            assert not re.search(r"password|secret", name, re.I), f"{path}: output {name}"
+
+
+def test_the_vault_name_changes_with_a_new_identity(main_bicep: dict[str, Any]) -> None:
+    """`azd down` leaves the vault soft-deleted under purge protection, its name taken; the next `azd up` creates a
+    new identity, and the vault's name follows the identity's principal id."""
+    name = main_bicep["modules"]["keyVault"]["config"]["params"]["name"]
+    assert name == "kv-lp-${take(uniqueString(resourceToken, identity.outputs.principalId), 13)}"
+    assert len("kv-lp-") + 13 <= 24  # Key Vault names: 3 to 24 characters
 
 
 def test_the_app_is_https_only_without_ftp_or_basic_publishing_credentials(bicep: dict[str, Any]) -> None:
@@ -101,9 +137,10 @@ def test_key_vault_uses_rbac_soft_delete_and_purge_protection(bicep: dict[str, A
     assert props["enableRbacAuthorization"] is True
     assert props["enableSoftDelete"] is True
     assert props["enablePurgeProtection"] is True
-    variables = bicep["infra/modules/keyvault.bicep"]["variables"]
+    # The secrets' names come from main.bicep, which hands the same names to the app settings' references.
+    names = bicep["infra/main.bicep"]["variables"]["secretNames"]["value"]
     secrets = {
-        variables[c["name"]]["value"] if c["name"] in variables else c["name"]: c["properties"]
+        names[c["name"]["operator"]["operands"]["operand_2"]]: c["properties"]
         for _, _, c in resources_of_type(bicep, "Microsoft.KeyVault/vaults/secrets")
     }
     assert set(secrets) == {"leadpier-password", "le-api-key"}
