@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
@@ -52,12 +52,10 @@ class LeadPierClient:
         token_ttl: timedelta,
         caller: Caller,
         sessions: SessionStore,
-        thread_init: Callable[[], None] | None = None,
     ) -> None:
         self._page_size = page_size
         self._concurrency = concurrency
         self._caller = caller
-        self._thread_init = thread_init
         self._headers = {
             "accept": "application/json",
             "content-type": "application/json",
@@ -141,9 +139,9 @@ class LeadPierClient:
         with ThreadPoolExecutor(
             max_workers=min(self._concurrency, len(offsets)),
             thread_name_prefix="leadpier-page",
-            initializer=self._thread_init,
         ) as pool:
-            # Each page runs in a copy of this context, so its log lines stay with this run.
+            # Each page runs in a copy of this context, so its log lines, its span and the host's invocation id
+            # stay with this run.
             futures = deque(pool.submit(contextvars.copy_context().run, self._stats_page, day, o) for o in offsets)
             try:
                 while futures:

@@ -23,10 +23,12 @@ TABLES = {
 
 
 class FakeIngestion:
-    """`envelopes` holds every item received; `answer_status` other than 200 refuses (and drops) each batch."""
+    """`envelopes` holds every item received; `answer_status` other than 200 refuses (and drops) each batch, and
+    None never answers (the request is read, the connection held open until the server stops)."""
 
-    def __init__(self, answer_status: int = 200) -> None:
+    def __init__(self, answer_status: int | None = 200) -> None:
         self.answer_status = answer_status
+        self._stopping = threading.Event()
         self.envelopes: list[dict[str, Any]] = []
         self.bodies: list[bytes] = []  # raw request bodies as sent (decompressed), for the secret checks
         self.paths: list[str] = []
@@ -43,6 +45,9 @@ class FakeIngestion:
                     owner.bodies.append(body)
                     if owner.answer_status == 200:
                         owner.envelopes.extend(items)
+                if owner.answer_status is None:
+                    owner._stopping.wait()
+                    return
                 answer = json.dumps(
                     {
                         "itemsReceived": len(items),
@@ -78,6 +83,7 @@ class FakeIngestion:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -106,7 +112,8 @@ def table_of(envelope: dict[str, Any]) -> str:
 
 
 def base_data(envelope: dict[str, Any]) -> dict[str, Any]:
-    return envelope.get("data", {}).get("baseData", {})
+    data: dict[str, Any] = envelope.get("data", {}).get("baseData", {})
+    return data
 
 
 def dimensions(envelope: dict[str, Any]) -> dict[str, str]:
