@@ -7,7 +7,7 @@ one invocation with the `traceparent` of the host's invocation span. Before it e
 distro buffered, so the test reads every item at its ingestion endpoint. OpenTelemetry's providers are global to a
 process, hence a process of its own.
 
-The plan: {"lock_wait_s": float or null, "steps": [{"do": "timer" | "trigger" | "deliver", "traceparent": "...",
+The plan: {"lock_wait_s": float or null, "flush_s": the most the flush may take (20 s), "steps": [{"do": "timer" | "trigger" | "deliver", "traceparent": "...",
 "body": {...} (trigger), "dequeue_count": int (deliver)}]}; `deliver` takes the messages of the last `trigger`.
 Prints one JSON line: per step, whether the invocation succeeded, its error, and the messages /trigger queued.
 """
@@ -15,8 +15,13 @@ Prints one JSON line: per step, whether the invocation succeeded, its error, and
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
+import time
 from typing import Any
+
+FLUSH_BUDGET_S = 20.0
 
 
 def main(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -51,17 +56,28 @@ def main(plan: dict[str, Any]) -> list[dict[str, Any]]:
                     results.append({"ok": done.ok, "error": done.error})
     finally:
         stop_threadpool_executor()
-        flush()
+        flush(plan.get("flush_s", FLUSH_BUDGET_S))
     return results
 
 
-def flush() -> None:
-    """What the worker's distro holds, sent now (the host would keep the worker running instead)."""
+def flush(budget_s: float = FLUSH_BUDGET_S) -> None:
+    """What the worker's distro holds, sent now (the host would keep the worker running instead). An export that
+    cannot get a token keeps asking for one, so each provider flushes on a thread of its own, within the budget."""
     from opentelemetry import _logs, metrics, trace
 
-    for provider in (trace.get_tracer_provider(), _logs.get_logger_provider(), metrics.get_meter_provider()):
-        getattr(provider, "force_flush", lambda *_: None)(10_000)
+    threads = [
+        threading.Thread(target=provider.force_flush, daemon=True)
+        for provider in (trace.get_tracer_provider(), _logs.get_logger_provider(), metrics.get_meter_provider())
+        if callable(getattr(provider, "force_flush", None))
+    ]
+    deadline = time.monotonic() + budget_s
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 if __name__ == "__main__":
     print(json.dumps(main(json.loads(sys.argv[1]))), flush=True)
+    # Flushed already: the providers' exit hooks would export again, with no bound when no token can be had.
+    os._exit(0)

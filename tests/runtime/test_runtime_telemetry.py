@@ -5,16 +5,19 @@ each run as a child of that span: one operation id for the run's spans, dependen
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +25,7 @@ import pytest
 
 pytest.importorskip("azure_functions_runtime", reason="the Functions Python runtime is installed on Python 3.13+ only")
 
+from sandbox.identity import ManagedIdentityEndpoint, make_certificate
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core import telemetry as names
 from sync_core.lock import RunLock
@@ -45,7 +49,15 @@ class HostSpan:
         return f"00-{self.trace_id}-{self.span_id}-01"
 
 
-def run_worker(ingestion: FakeIngestion, plan: dict[str, Any]) -> list[dict[str, Any]]:
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run_worker(
+    ingestion: FakeIngestion, plan: dict[str, Any], extra_env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """The plan in a worker process of its own (tests/runtime/telemetry_child.py), telemetry to `ingestion`."""
     env = {
         k: v
@@ -57,10 +69,14 @@ def run_worker(ingestion: FakeIngestion, plan: dict[str, Any]) -> list[dict[str,
         {
             "PYTHONPATH": str(REPO_ROOT),
             "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "true",
-            "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string,
+            # Live metrics (on in the worker's setup) to a closed loopback port: nothing leaves 127.0.0.1.
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+                f"{ingestion.connection_string};LiveEndpoint=http://127.0.0.1:{closed_port()}/"
+            ),
             # As the deployment sets them (infra/modules/function-app.bicep): every span kept.
             "OTEL_TRACES_SAMPLER": "microsoft.fixed_percentage",
             "OTEL_TRACES_SAMPLER_ARG": "1.0",
+            **(extra_env or {}),
         }
     )
     done = subprocess.run(
@@ -229,3 +245,71 @@ def test_the_threads_a_run_starts_carry_the_invocation_id(
     assert done.ok, done.error
     page_threads = {iid for thread, iid in lines.seen if thread.startswith("leadpier-page")}
     assert page_threads == {invocation_id}
+
+
+# -- Entra ID ingestion: what the deployment does with local authentication off -------------------------------------
+
+CLIENT_ID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"  # the user-assigned identity's client id
+MONITOR_AUDIENCE = "https://monitor.azure.com"
+
+
+def token_claims(authorization: str) -> dict[str, Any]:
+    payload = authorization.removeprefix("Bearer ").split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    return make_certificate(tmp_path / "tls")
+
+
+def entra_env(identity: ManagedIdentityEndpoint, certificate: tuple[Path, Path]) -> dict[str, str]:
+    """As on Functions: the App Service identity endpoint, and the authentication string the template sets."""
+    return {
+        **identity.environ(),
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": f"ClientId={CLIENT_ID};Authorization=AAD",
+        "REQUESTS_CA_BUNDLE": str(certificate[0]),  # the loopback ingestion endpoint's own certificate
+    }
+
+
+def test_with_entra_authentication_every_upload_carries_the_identitys_token(
+    rows: None, le: FakeLE, certificate: tuple[Path, Path]
+) -> None:
+    host = HostSpan()
+    with (
+        ManagedIdentityEndpoint(client_ids={CLIENT_ID}) as identity,
+        FakeIngestion(certificate=certificate) as ingestion,
+    ):
+        [result] = run_worker(
+            ingestion, {"steps": [{"do": "timer", "traceparent": host.traceparent}]}, entra_env(identity, certificate)
+        )
+
+        assert result["ok"], result["error"]
+        assert ingestion.url.startswith("https://") and ingestion.authorizations
+        assert all(a is not None and a.startswith("Bearer ") for a in ingestion.authorizations)
+        claims = [token_claims(a) for a in ingestion.authorizations if a]
+        assert {(c["appid"], c["aud"].rstrip("/")) for c in claims} == {(CLIENT_ID, MONITOR_AUDIENCE)}
+        assert identity.requests and {client_id for _, client_id in identity.requests} == {CLIENT_ID}
+        run = assert_run_under(host, ingestion)  # and what it carried arrived
+        assert dimensions(run)[names.STATUS] == "success"
+
+
+def test_without_a_reachable_identity_the_run_still_succeeds(
+    rows: None, le: FakeLE, certificate: tuple[Path, Path]
+) -> None:
+    with (
+        ManagedIdentityEndpoint(client_ids={CLIENT_ID}) as identity,
+        FakeIngestion(certificate=certificate) as ingestion,
+    ):
+        identity.refuse = True  # App Service's answer when the app has no such identity
+        [result] = run_worker(
+            ingestion,
+            {"flush_s": 3, "steps": [{"do": "timer", "traceparent": HostSpan().traceparent}]},  # nothing can go
+            entra_env(identity, certificate),
+        )
+
+        assert result["ok"], result["error"]
+        assert identity.requests  # a token was asked for
+        assert not [a for a in ingestion.authorizations if a and a.startswith("Bearer ")]
+        assert ingestion.items() == []  # nothing was accepted without a token
+    assert le.puts  # the run did its work all the same
