@@ -71,7 +71,8 @@ UNMATCHED_METRIC = "leadpier_sync.unmatched_codes"  # counter: records whose cam
 INVALID_METRIC = "leadpier_sync.invalid_rows"  # counter: unreadable LeadPier rows left out
 DURATION_METRIC = "leadpier_sync.run.duration"  # histogram, seconds (OpenTelemetry's unit for durations)
 
-TRACEPARENT_MAX_CHARS = 55  # version-traceid-spanid-flags: anything longer is not a W3C traceparent
+# Bounds on what the host passes, not format checks (the W3C propagator checks the format and ignores a bad one).
+TRACEPARENT_MAX_CHARS = 256
 TRACESTATE_MAX_CHARS = 512  # the W3C limit
 FLUSH_BUDGET_S = 0.5  # the most a process that ends waits for its telemetry to be sent, whatever the endpoint does
 LE_ERRORS_MAX_CHARS = 8000  # the exporter cuts a dimension at 8 KiB; whole entries only, so the JSON stays valid
@@ -260,7 +261,8 @@ def invocation(trace_context: Any) -> Iterator[None]:
     from opentelemetry import context as otel_context
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    carrier = {"traceparent": traceparent.strip()[: TRACEPARENT_MAX_CHARS + 1]}  # one more: too long stays invalid
+    add_redaction_to_worker_provider()  # before the first span of the invocation, whoever starts it
+    carrier = {"traceparent": traceparent.strip()[:TRACEPARENT_MAX_CHARS]}
     tracestate = getattr(trace_context, "trace_state", None)
     if isinstance(tracestate, str) and tracestate.strip():
         carrier["tracestate"] = tracestate.strip()[:TRACESTATE_MAX_CHARS]

@@ -157,6 +157,16 @@ def test_the_timer_run_is_a_child_of_the_host_invocation(
     assert ingestion.items("requests") == []  # the host's invocation is the request; the app sends none
 
 
+def test_an_invocation_without_a_valid_traceparent_runs_as_before(
+    rows: None, le: FakeLE, ingestion: FakeIngestion, sync_env: dict[str, str]
+) -> None:
+    [result] = run_worker(ingestion, {"steps": [{"do": "timer", "traceparent": "00-" + "z" * 300}]})
+
+    assert result["ok"], result["error"]
+    [run] = named(ingestion.items("dependencies"), names.RUN_SPAN)
+    assert parent(run) == "" and dimensions(run)[names.STATUS] == "success"  # a trace of its own
+
+
 def test_trigger_and_the_queued_run_each_belong_to_their_invocation(
     rows: None, le: FakeLE, ingestion: FakeIngestion, sync_env: dict[str, str]
 ) -> None:
