@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from datetime import date
 
-from . import SERVICE_NAME, __version__
+from . import SERVICE_NAME, __version__, telemetry
 from .api_models import (
     AlreadyRunning,
     LogDownloadQuery,
@@ -118,9 +118,15 @@ def logs_download(params: Mapping[str, str]) -> ApiResponse:
     return ApiResponse(200, text, TEXT, {"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def trigger(body: bytes, trace_context: object = None) -> ApiResponse:
+    """Validate, refuse a plain run while one is going (409), write the queued record(s), answer 202 with the messages.
+    `trace_context`: the host's invocation (func.Context.trace_context), the parent of this work's telemetry."""
+    with telemetry.invocation(trace_context):
+        return _trigger(body)
+
+
 @answers
-def trigger(body: bytes) -> ApiResponse:
-    """Validate, refuse a plain run while one is going (409), write the queued record(s), answer 202 with the messages."""
+def _trigger(body: bytes) -> ApiResponse:
     request = _trigger_body(body)
     here = services()
     settings, store = here.settings, here.route_store
@@ -147,7 +153,7 @@ def trigger(body: bytes) -> ApiResponse:
         "Trigger accepted: run %s queued%s",
         plan.run_id,
         f" for {len(days)} day(s)" if days else "",
-        extra={"run_id": plan.run_id},
+        extra={telemetry.RUN_ID: plan.run_id},
     )
     return ApiResponse.json(202, accepted, queue_messages=[m.model_dump_json() for m in plan.messages])
 

@@ -184,22 +184,6 @@ def test_a_failed_run_is_recorded_not_raised(app: App, le: FakeLE) -> None:
     assert record["error"] and "Traceback" not in record["error"]
 
 
-def test_threads_a_run_starts_carry_the_invocation_id(
-    app: App, leadpier: FakeLeadPier, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LEADPIER_PAGE_SIZE", "5")  # several pages: fetched by a thread pool
-    leadpier.set_rows(today(), generate_rows(23, today()))
-    _, queued = app.post_trigger({"date": today().isoformat()})
-    context = Context("sync_worker")
-    app.work(queued.get()[0], context=context)
-    page_threads = {
-        t
-        for t, name, value in context.thread_local_storage_seen
-        if name == "invocation_id" and value == context.invocation_id
-    }
-    assert any(t.startswith("leadpier-page") for t in page_threads)
-
-
 # -- POST /trigger: bad input ---------------------------------------------------------------------------
 
 

@@ -59,7 +59,9 @@ def test_the_flex_limits_are_microsofts(main_bicep: dict[str, Any]) -> None:
     memory = main_bicep["parameters"]["instanceMemoryMB"]
     assert (_decorator(memory, "allowed"), memory["default"]) == ([512, 2048, 4096], 2048)
     assert "https://learn.microsoft.com/azure/azure-functions/event-driven-scaling" in _decorator(count, "description")
-    assert "https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan" in _decorator(memory, "description")
+    assert "https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan" in _decorator(
+        memory, "description"
+    )
 
 
 def test_the_region_is_one_offering_flex_consumption(main_bicep: dict[str, Any]) -> None:
