@@ -48,6 +48,7 @@ SYNC_RUN_ON_STARTUP = _startup_text.lower() in ("true", "1", "yes")
 HOST_PROBLEMS = [p for p in (_schedule_problem, _startup_problem) if p]
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}  # on every answer: a browser takes each as the type it says
 
 
 # -- plumbing shared by the handlers --------------------------------------------------------------------------
@@ -62,7 +63,7 @@ def _http_answer(answer: typing.Any) -> func.HttpResponse:
     return func.HttpResponse(
         answer.body,
         status_code=answer.status_code,
-        headers={"Content-Type": content_type, **answer.headers},
+        headers={"Content-Type": content_type, **NOSNIFF, **answer.headers},
         mimetype=answer.mimetype,
         charset="utf-8",
     )
@@ -83,19 +84,17 @@ def _json_errors(handler: typing.Callable[..., func.HttpResponse]) -> typing.Cal
                 "error": f"{handler.__name__} failed unexpectedly; the app's log has the details under this invocation id",
                 "invocation_id": invocation_id,
             }
-            return func.HttpResponse(json.dumps(body), status_code=500, mimetype="application/json", charset="utf-8")
+            return func.HttpResponse(
+                json.dumps(body), status_code=500, headers=NOSNIFF, mimetype="application/json", charset="utf-8"
+            )
 
     return guarded
 
 
-def _carry_invocation(context: func.Context) -> typing.Callable[[], None]:
-    """For threads a run starts: their log lines stay with this invocation in Application Insights."""
-    invocation_id = context.invocation_id
-
-    def init() -> None:
-        setattr(context.thread_local_storage, "invocation_id", invocation_id)  # noqa: B010 - untyped in the library
-
-    return init
+def _trace(context: func.Context) -> typing.Any:
+    """The host's invocation span (traceparent, tracestate), the parent of the run's telemetry; None where a
+    context has none (the sandbox's host)."""
+    return getattr(context, "trace_context", None)
 
 
 # -- the runs ----------------------------------------------------------------------------------------------------
@@ -107,7 +106,7 @@ def sync_timer(timer: func.TimerRequest, context: func.Context) -> None:
 
     # The worker's TimerRequest carries the host's ScheduleStatus; the library's abstract type does not declare it.
     triggers.run_from_timer(
-        getattr(timer, "schedule_status", None), past_due=timer.past_due, thread_init=_carry_invocation(context)
+        getattr(timer, "schedule_status", None), past_due=timer.past_due, trace_context=_trace(context)
     )
 
 
@@ -116,7 +115,7 @@ def sync_worker(message: func.QueueMessage, context: func.Context) -> None:
     # A failed run is recorded, not raised; LockBusy is raised, so the host delivers the message again.
     from sync_core import triggers
 
-    triggers.run_queued(message.get_body(), dequeue_count=message.dequeue_count, thread_init=_carry_invocation(context))
+    triggers.run_queued(message.get_body(), dequeue_count=message.dequeue_count, trace_context=_trace(context))
 
 
 # -- HTTP --------------------------------------------------------------------------------------------------------
@@ -138,7 +137,9 @@ def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     except Exception as exc:  # a broken deployment: say so here rather than nowhere
         log.exception("sync_core could not be imported")
         body = {"status": "unhealthy", "reason": f"the app's code could not be loaded: {type(exc).__name__}: {exc}"}
-        return func.HttpResponse(json.dumps(body), status_code=503, mimetype="application/json", charset="utf-8")
+        return func.HttpResponse(
+            json.dumps(body), status_code=503, headers=NOSNIFF, mimetype="application/json", charset="utf-8"
+        )
     return _http_answer(
         check(host_schedule=SYNC_SCHEDULE, host_run_on_startup=SYNC_RUN_ON_STARTUP, host_problems=HOST_PROBLEMS)
     )
@@ -187,7 +188,7 @@ def trigger(
     # The run is done by sync_worker, never in a thread left behind after this response.
     from sync_core import api
 
-    answer = api.trigger(req.get_body())
+    answer = api.trigger(req.get_body(), trace_context=_trace(context))
     if answer.queue_messages:
         queued_runs.set(answer.queue_messages)
     return _http_answer(answer)
@@ -212,14 +213,14 @@ def dashboard(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @_json_errors
 def openapi(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core.openapi import openapi_document
+    from sync_core import openapi as answers
 
-    return func.HttpResponse(json.dumps(openapi_document()), mimetype="application/json", charset="utf-8")
+    return _http_answer(answers.openapi())
 
 
 @app.route(route="docs", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @_json_errors
 def docs(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core.openapi import docs_page
+    from sync_core.openapi import docs as page
 
-    return func.HttpResponse(docs_page(), mimetype="text/html", charset="utf-8")
+    return _http_answer(page())

@@ -427,6 +427,11 @@ class FakeLeadPier(LoopbackServer):
         self._rows: dict[str, list[dict[str, Any]]] = {}
         self._token_expiry: dict[str, float | None] = {}
         self._signing_key = secrets.token_bytes(32)
+        # Hostile answers: the `count` claimed whatever the rows; pages that are always full, however far one reads;
+        # the login's token replaced by this text (a header-unsafe or forged one).
+        self.claimed_count: int | None = None
+        self.endless_pages = False
+        self.login_token: str | None = None
         for day, rows in (rows_by_day or {}).items():
             self.set_rows(day, rows)
 
@@ -490,7 +495,7 @@ class FakeLeadPier(LoopbackServer):
         body = request.json if isinstance(request.json, dict) else {}
         if body.get("username") != self.username or body.get("password") != self.password:
             return Reply.json(200, {"errorCode": "INVALID_CREDENTIALS", "data": None})
-        token = self._issue_token()
+        token = self._issue_token() if self.login_token is None else self.login_token
         return Reply.json(
             200,
             {
@@ -539,8 +544,13 @@ class FakeLeadPier(LoopbackServer):
             if rows is None:
                 made = self.rows_for_day(day) if self.rows_for_day else []
                 rows = self._rows[day] = sorted(made, key=_source_key, reverse=True)
-        page = rows[body["offset"] : body["offset"] + body["limit"]]
-        return Reply.json(200, {"errorCode": "NO_ERROR", "data": {"count": len(rows), "statistics": page}})
+        offset, limit = body["offset"], body["limit"]
+        if self.endless_pages:
+            page = [{"source": f"mta_0213-lbe-e{offset + i + 1}", "visitors": 1} for i in range(limit)]
+        else:
+            page = rows[offset : offset + limit]
+        count = len(rows) if self.claimed_count is None else self.claimed_count
+        return Reply.json(200, {"errorCode": "NO_ERROR", "data": {"count": count, "statistics": page}})
 
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

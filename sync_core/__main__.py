@@ -14,8 +14,9 @@ from .days import day_range, parse_day, refuse_future
 from .errors import SyncError
 from .pipeline import RunRequest, run_sync
 from .records import utcnow
-from .runlog import LINE_FORMAT, MAX_LOG_LINES
+from .runlog import LINE_FORMAT, MAX_LINE_CHARS, MAX_LOG_LINES
 from .settings import DEFAULT_TIMEZONE, read_environment
+from .untrusted import one_line
 
 EXIT_OK, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3  # bad arguments: 2, from argparse
 
@@ -112,7 +113,8 @@ def _logs(args: argparse.Namespace) -> int:
     if name is None:
         print(f"No log for {day.isoformat()}", file=sys.stderr)
         return EXIT_OK
-    print("\n".join(lines))
+    # A day's log may hold lines written before outside text was escaped: nothing reaches the terminal raw.
+    print("\n".join(one_line(line, MAX_LINE_CHARS) for line in lines))
     return EXIT_OK
 
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Mapping
 from datetime import date
 
-from . import SERVICE_NAME, __version__
+from . import SERVICE_NAME, __version__, telemetry
 from .api_models import (
     AlreadyRunning,
     LogDownloadQuery,
@@ -19,17 +19,22 @@ from .api_models import (
     ServiceInfo,
     TriggerAccepted,
     TriggerBody,
+    json_kind,
     parse,
 )
 from .backfill import plan_runs, with_children
 from .days import day_range, refuse_future
 from .records import RunRecord, is_run_id, utcnow
-from .responses import TEXT, ApiResponse, answers, bad_request, not_found
+from .responses import TEXT, ApiError, ApiResponse, ErrorBody, answers, bad_request, not_found
+from .runlog import MAX_LINE_CHARS
 from .services import services
 from .status import current_status
 from .store import log_blob_name
+from .untrusted import one_line
 
 log = logging.getLogger(__name__)
+
+MAX_TRIGGER_BODY_BYTES = 4096  # a valid body is under 100 bytes; nothing larger is read
 
 ENDPOINTS = {
     "health": "/health",
@@ -105,6 +110,7 @@ def logs(params: Mapping[str, str]) -> ApiResponse:
     total = store.load_job_stats()[0].log_lines.get(f"{day:%Y%m%d}")
     if total is None or total < len(shown):  # a day older than the counts kept: count it the long way
         total = (store.read_log(day) or b"").count(b"\n")
+    shown = [one_line(line, MAX_LINE_CHARS) for line in shown]  # lines an older version may have left unbounded
     return ApiResponse.json(200, LogTail(log_file=log_file, total_lines=total, showing=len(shown), logs=shown))
 
 
@@ -120,9 +126,15 @@ def logs_download(params: Mapping[str, str]) -> ApiResponse:
     return ApiResponse(200, text, TEXT, {"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def trigger(body: bytes, trace_context: object = None) -> ApiResponse:
+    """Validate, refuse a plain run while one is going (409), write the queued record(s), answer 202 with the messages.
+    `trace_context`: the host's invocation (func.Context.trace_context), the parent of this work's telemetry."""
+    with telemetry.invocation(trace_context):
+        return _trigger(body)
+
+
 @answers
-def trigger(body: bytes) -> ApiResponse:
-    """Validate, refuse a plain run while one is going (409), write the queued record(s), answer 202 with the messages."""
+def _trigger(body: bytes) -> ApiResponse:
     request = _trigger_body(body)
     here = services()
     settings, store = here.settings, here.route_store
@@ -154,23 +166,34 @@ def trigger(body: bytes) -> ApiResponse:
         "Trigger accepted: run %s queued%s",
         plan.run_id,
         f" for {len(days)} day(s)" if days else "",
-        extra={"run_id": plan.run_id},
+        extra={telemetry.RUN_ID: plan.run_id},
     )
     return ApiResponse.json(202, accepted, queue_messages=[m.model_dump_json() for m in plan.messages])
 
 
 def _trigger_body(body: bytes) -> TriggerBody:
-    if not body or not body.strip():
+    if len(body) > MAX_TRIGGER_BODY_BYTES:
+        raise ApiError(
+            413,
+            ErrorBody(
+                error=f"the body is {len(body)} bytes; /trigger takes at most {MAX_TRIGGER_BODY_BYTES}: no body, "
+                '{"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
+            ),
+        )
+    if not body:
         return TriggerBody()
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: arrays or objects nested too deep to read
         raise bad_request(
-            'the body is not JSON; send no body, {"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
+            "the body is not JSON"
+            + (" (it holds only whitespace)" if not body.strip() else "")
+            + '; send no body, {"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
         ) from None
     if not isinstance(document, dict):
         raise bad_request(
-            'the body must be a JSON object: {"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
+            f"the body must be a JSON object, not {json_kind(document)}: "
+            '{"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
         )
     result: TriggerBody = parse(TriggerBody, document)
     return result

@@ -21,6 +21,7 @@ from .days import parse_day
 from .records import RunRecord, RunStatus
 from .responses import bad_request
 from .runlog import MAX_LOG_LINES
+from .untrusted import one_line
 
 MAX_RUNS_LIMIT = 100
 
@@ -157,6 +158,29 @@ class TriggerBody(BaseModel):
         return self
 
 
+def json_kind(value: Any) -> str:
+    """What a JSON value is, in words (JSON's own names: null, not None)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def shown(value: Any) -> str:
+    """A caller's value as a 400 repeats it: text quoted, escaped and cut; anything else named, never printed whole
+    (a deeply nested array cannot even be printed)."""
+    if isinstance(value, str):
+        return f"'{one_line(value, 40)}'"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return one_line(value, 40)
+    return json_kind(value)
+
+
 _ALLOWED = {
     "lines": f"lines must be a whole number from 1 to {MAX_LOG_LINES}",
     "limit": f"limit must be a whole number from 1 to {MAX_RUNS_LIMIT}",
@@ -176,9 +200,11 @@ def parse(model: type[BaseModel], data: Mapping[str, Any]) -> Any:
                 allowed = ", ".join(f'"{f.alias or n}"' for n, f in model.model_fields.items())
                 problems.append(f'unknown field "{name}"; allowed fields: {allowed}')
             elif name in _ALLOWED:
-                problems.append(f"{_ALLOWED[name]} (got {err.get('input')!r})")
+                problems.append(f"{_ALLOWED[name]} (got {shown(err.get('input'))})")
             elif err["type"] == "value_error" and name:  # our own validators say what the value must be
-                problems.append(f"{name} {str(err['msg']).removeprefix('Value error, ')} (got {err.get('input')!r})")
+                problems.append(
+                    f"{name} {str(err['msg']).removeprefix('Value error, ')} (got {shown(err.get('input'))})"
+                )
             else:
                 problems.append(str(err.get("msg", "invalid input")).removeprefix("Value error, "))
         raise bad_request("; ".join(problems)) from None

@@ -21,7 +21,9 @@ MAX_UNSYNCED = 731  # days left behind that job_stats.json lists; past two years
 
 # -- days a person asks for --------------------------------------------------------------------------------
 
-_DAY_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # \d alone would take other scripts' digits
+# No report day is older: earlier dates are typing mistakes (0001-01-01), never sent to LeadPier or LE.
+EARLIEST_DAY = date(2000, 1, 1)
 
 
 def parse_day(text: str) -> date:
@@ -29,7 +31,7 @@ def parse_day(text: str) -> date:
     if not _DAY_TEXT.fullmatch(text):
         raise ValueError("must be a date in the form YYYY-MM-DD")
     try:
-        return date.fromisoformat(text)
+        day_asked = date.fromisoformat(text)
     except ValueError:
         year, month, day = (int(part) for part in text.split("-"))
         if not 1 <= month <= 12:
@@ -39,6 +41,9 @@ def parse_day(text: str) -> date:
         else:
             why = f"{calendar.month_name[month]} {year} has {calendar.monthrange(year, month)[1]} days"
         raise ValueError(f"must be a calendar date (YYYY-MM-DD), and {text} is not one: {why}") from None
+    if day_asked < EARLIEST_DAY:
+        raise ValueError(f"must be {EARLIEST_DAY.isoformat()} or later")
+    return day_asked
 
 
 def parse_stored_day(text: str | None) -> date | None:

@@ -30,6 +30,11 @@ class AuthExpired(UpstreamRefused):
     """HTTP 401 or 403: the credentials sent are not accepted (any more); a client holding a session logs in again."""
 
 
+class RequestNotSent(UpstreamError):
+    """The HTTP library refused to send a request (a header value it cannot carry, say): not retried; a session
+    whose token it was logs in again."""
+
+
 class UnexpectedAnswer(UpstreamError):
     """A successful status whose body is not the JSON the answer model expects."""
 

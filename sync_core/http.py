@@ -25,6 +25,7 @@ from tenacity import (
 from .errors import (
     AuthExpired,
     DeadlineExceeded,
+    RequestNotSent,
     UnexpectedAnswer,
     UpstreamError,
     UpstreamRefused,
@@ -37,6 +38,9 @@ ATTEMPTS = 4  # one call and three retries
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 10.0
 RETRY_AFTER_MAX_S = 30.0  # a longer Retry-After is capped: the run has a 10-minute slot
+# The most of one answer read: a real page (1,000 rows) is a quarter of a megabyte, LE's answer to 50,000 records
+# about ten; past this the call fails instead of the worker's memory.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 AUTH_EXPIRED_STATUS = frozenset({401, 403})
 
@@ -86,6 +90,25 @@ def parse_answer(response: requests.Response, model: type[AnswerT], what: str) -
         ) from None
 
 
+def _read_within(response: requests.Response, limit: int, what: str) -> None:
+    """Read the body as requests would, but stop past `limit` bytes (a declared length past it is not read at all)."""
+    declared = response.headers.get("Content-Length", "")
+    body = bytearray()
+    if not (declared.isdigit() and int(declared) > limit):
+        for chunk in response.iter_content(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                break
+        else:
+            response._content = bytes(body)  # what `response.content` is when requests reads it itself
+            return
+    response.close()
+    raise UnexpectedAnswer(
+        f"{what} failed: the answer (HTTP {response.status_code}) was larger than {limit:,} bytes",
+        status=response.status_code,
+    )
+
+
 class Deadline:
     """The moment a run stops starting upstream calls (SYNC_RUN_DEADLINE_SECONDS after it started)."""
 
@@ -110,6 +133,19 @@ class _RetryableAnswer(Exception):
         super().__init__(f"HTTP {response.status_code}")
         self.response = response
         self.retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+
+
+# Failures asked again after a wait; any other error of the HTTP library happened before anything was sent.
+_RETRIED = (requests.ConnectionError, requests.Timeout, _RetryableAnswer)
+# Refused before anything left the process (a header value or URL the HTTP stack will not carry).
+_NOT_SENT = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidJSONError,
+    UnicodeEncodeError,
+)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -149,8 +185,8 @@ def describe_failure(exc: BaseException) -> str:
         return "no answer before the timeout"
     if isinstance(exc, requests.ConnectionError):
         return "the connection failed or was refused"
-    if isinstance(exc, requests.RequestException):
-        return type(exc).__name__
+    if isinstance(exc, (requests.RequestException, UnicodeEncodeError)):
+        return type(exc).__name__  # their text can quote the header value, a token
     return str(exc)
 
 
@@ -208,8 +244,9 @@ class Caller:
             with self._calls_lock:
                 self.calls += 1
             response = self.session.request(
-                method, url, json=json, data=content, headers=dict(headers or {}), timeout=timeout
+                method, url, json=json, data=content, headers=dict(headers or {}), timeout=timeout, stream=True
             )
+            _read_within(response, MAX_ANSWER_BYTES, what)
             if classify(response.status_code) is Verdict.RETRIABLE:
                 raise _RetryableAnswer(response)
             return response
@@ -226,7 +263,7 @@ class Caller:
             )
 
         retrying = Retrying(
-            retry=retry_if_exception_type((requests.ConnectionError, requests.Timeout, _RetryableAnswer)),
+            retry=retry_if_exception_type(_RETRIED),
             stop=self._stop,
             wait=self._wait,
             before_sleep=before_sleep,
@@ -236,13 +273,17 @@ class Caller:
             return retrying(attempt)
         except DeadlineExceeded:
             raise
-        except (requests.RequestException, _RetryableAnswer) as exc:
+        except _RETRIED as exc:
             made = self._attempts_made(retrying)
             cut = "; no time was left for another before the run's deadline" if made < self.attempts else ""
             status = exc.response.status_code if isinstance(exc, _RetryableAnswer) else None
             raise UpstreamUnavailable(
                 f"{what} failed after {made} attempt(s): {describe_failure(exc)}{cut}", status=status
             ) from None
+        except (requests.RequestException, UnicodeEncodeError) as exc:
+            # Not a failure that waiting mends: said as it is, with no word of the deadline.
+            error = RequestNotSent if isinstance(exc, _NOT_SENT) else UpstreamUnavailable
+            raise error(f"{what} failed after 1 attempt(s): {describe_failure(exc)} (not retried)") from None
 
     def call(
         self,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .http import Caller
 from .transform import LePayload, LeRecord
+from .untrusted import one_line
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,6 @@ class LeClient:
             answer.matched,
             answer.unmatched,
             answer.total_received,
-            f" message={answer.message!r}" if answer.message else "",
+            f' message="{one_line(answer.message)}"' if answer.message else "",
         )
         return answer

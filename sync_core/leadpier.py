@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from . import telemetry
-from .errors import AuthExpired, UpstreamRefused
+from .errors import AuthExpired, RequestNotSent, UpstreamRefused
 from .http import Caller
 from .leadpier_auth import LeadPierAuth, SessionStore
+from .untrusted import one_line
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +51,15 @@ class LeadPierClient:
         user_agent: str,
         page_size: int,
         concurrency: int,
+        max_rows_per_day: int = 200_000,
         token_ttl: timedelta,
         caller: Caller,
         sessions: SessionStore,
-        thread_init: Callable[[], None] | None = None,
     ) -> None:
         self._page_size = page_size
         self._concurrency = concurrency
+        self._max_rows = max_rows_per_day
         self._caller = caller
-        self._thread_init = thread_init
         self._headers = {
             "accept": "application/json",
             "content-type": "application/json",
@@ -109,6 +111,10 @@ class LeadPierClient:
             except AuthExpired as refused:
                 log.warning("%s: HTTP %s, the token was refused; logging in again", what, refused.status)
                 authorization = self._auth.refused(authorization)
+            except RequestNotSent:
+                # A stored token the HTTP stack will not carry would fail every run alike: drop it, log in again.
+                log.warning("%s: the request could not be sent with the stored token; logging in again", what)
+                authorization = self._auth.refused(authorization)
         return self._stats_answer(body, what, authorization)  # a refusal now is the call's failure
 
     def _stats_answer(self, body: dict[str, Any], what: str, authorization: str) -> StatsPage:
@@ -121,7 +127,7 @@ class LeadPierClient:
             headers={**self._headers, "authorization": authorization},
         )
         if answer.errorCode != "NO_ERROR" or answer.data is None:
-            raise UpstreamRefused(f"{what} failed: LeadPier answered {answer.errorCode[:80]}")
+            raise UpstreamRefused(f"{what} failed: LeadPier answered {one_line(answer.errorCode, 80)}")
         return answer.data
 
     def fetch_day(self, day: date) -> list[Any]:
@@ -130,35 +136,56 @@ class LeadPierClient:
 
     def iter_pages(self, day: date) -> Iterator[list[Any]]:
         """The day's pages in order, each as soon as it has arrived, so the caller works on one page while
-        the later ones are still being fetched (concurrently, after page 1, which tells the count)."""
+        the later ones are still being fetched (concurrently, after page 1, which tells the count).
+
+        The count LeadPier claims only says where to stop: no more pages are on the wire than the concurrency
+        allows, a short (or empty) page is the last, and past LEADPIER_MAX_ROWS_PER_DAY rows the day fails.
+        """
         first = self._stats_page(day, 0)
         read = len(first.statistics)
+        self._within_ceiling(day, read, first.count)
         yield first.statistics
         if read < self._page_size or first.count <= read:
             self._checked(day, read, first.count)
             return
-        offsets = range(self._page_size, first.count, self._page_size)
-        with ThreadPoolExecutor(
-            max_workers=min(self._concurrency, len(offsets)),
-            thread_name_prefix="leadpier-page",
-            initializer=self._thread_init,
-        ) as pool:
-            # Each page runs in a copy of this context, so its log lines stay with this run.
-            futures = deque(pool.submit(contextvars.copy_context().run, self._stats_page, day, o) for o in offsets)
+        # One page past the ceiling is asked for, so a day of exactly the ceiling's rows is not taken for more.
+        end = min(first.count, self._max_rows + 1)
+        offsets = iter(range(self._page_size, end, self._page_size))
+        with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="leadpier-page") as pool:
+            futures: deque[Future[StatsPage]] = deque()
+
+            def ask_ahead() -> None:
+                for offset in itertools.islice(offsets, self._concurrency - len(futures)):
+                    # Each page runs in a copy of this context, so its log lines, its span and the host's invocation
+                    # id stay with this run.
+                    futures.append(pool.submit(contextvars.copy_context().run, self._stats_page, day, offset))
+
             try:
+                ask_ahead()
                 while futures:
                     # popleft: a page's rows are freed once the caller is done with them, not at the day's end.
                     page = futures.popleft().result().statistics
                     read += len(page)
+                    self._within_ceiling(day, read, first.count)
                     yield page
-            except BaseException:
+                    if len(page) < self._page_size:
+                        break  # the last page, whatever the count said
+                    ask_ahead()
+            finally:
                 for future in futures:
-                    future.cancel()  # the day has failed (or the caller stopped reading): start no further page
-                raise
+                    future.cancel()  # done, failed, or the caller stopped reading: start no further page
         self._checked(day, read, first.count)
+
+    def _within_ceiling(self, day: date, read: int, count: int) -> None:
+        if read > self._max_rows:
+            raise UpstreamRefused(
+                f"LeadPier statistics for {day.isoformat()}: more than {self._max_rows} rows arrived "
+                f"(LEADPIER_MAX_ROWS_PER_DAY; LeadPier claimed {count}); nothing of the day was sent"
+            )
 
     def _checked(self, day: date, read: int, count: int) -> None:
         if read != count:
-            # The day's figures moved between pages; the next run (10 minutes on) reads them again.
+            # The day's figures moved between pages, or the count was wrong; the next run (10 minutes on) reads
+            # them again.
             log.warning("LeadPier reported %d rows for %s but %d were read", count, day.isoformat(), read)
         log.info("Fetched %d rows for %s", read, day.isoformat())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -13,14 +14,19 @@ from typing import Protocol, TypeGuard
 from pydantic import BaseModel, ConfigDict
 
 from . import telemetry
-from .errors import ConcurrentUpdate, LoginError, UpstreamRefused, UpstreamUnavailable
+from .errors import ConcurrentUpdate, LoginError, RequestNotSent, UpstreamRefused, UpstreamUnavailable
 from .http import Caller
 from .records import LeadPierSession, utcnow
+from .untrusted import CODE_CHARS, one_line
 
 log = logging.getLogger(__name__)
 
 LOGIN_PATH = "/v1/frontend/authenticate"
 EXPIRY_MARGIN = timedelta(minutes=5)
+# However long the token says it lives: a stored session is trusted for a day at most, then the app logs in again.
+SESSION_MAX_AGE = timedelta(hours=24)
+# What an `authorization: bearer <token>` header can carry everywhere: visible ASCII, no spaces, a sane length.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,8192}")
 SAVE_ATTEMPTS = 3  # conditional saves of source.json before giving up to a writer that keeps changing it
 
 
@@ -61,8 +67,18 @@ def token_expiry(token: str) -> datetime | None:
     return None
 
 
+def is_header_safe(token: str) -> bool:
+    """Whether the token can be sent in a header as it is (no line break, control or non-ASCII character)."""
+    return _HEADER_SAFE.fullmatch(token) is not None
+
+
+def usable_until(session: LeadPierSession) -> datetime:
+    """The session's expiry, capped at SESSION_MAX_AGE after its login whatever the token claims."""
+    return min(session.expires_at, session.last_login_time + SESSION_MAX_AGE)
+
+
 def session_is_usable(session: LeadPierSession | None, now: datetime) -> TypeGuard[LeadPierSession]:
-    return session is not None and bool(session.token) and now < session.expires_at - EXPIRY_MARGIN
+    return session is not None and is_header_safe(session.token) and now < usable_until(session) - EXPIRY_MARGIN
 
 
 class LeadPierAuth:
@@ -115,7 +131,7 @@ class LeadPierAuth:
         session, self._session_etag = self._sessions.load_session()
         if not session_is_usable(session, utcnow()):
             return None
-        log.info("Reusing the stored LeadPier token (valid until %s)", session.expires_at.isoformat())
+        log.info("Reusing the stored LeadPier token (valid until %s)", usable_until(session).isoformat())
         return session.token
 
     def _login(self) -> str:
@@ -137,10 +153,16 @@ class LeadPierAuth:
                 json={"username": self._username, "password": self._password},
                 headers=self._headers,
             )
-        except (UpstreamUnavailable, UpstreamRefused) as exc:
+        except (UpstreamUnavailable, UpstreamRefused, RequestNotSent) as exc:
             raise LoginError(str(exc), status=exc.status) from None
         if answer.errorCode != "NO_ERROR" or answer.data is None:
-            raise LoginError(f"LeadPier login failed: {answer.errorCode[:80]}")
+            raise LoginError(f"LeadPier login failed: {one_line(answer.errorCode, 80)}")
+        if not is_header_safe(answer.data.token):
+            # Stored, it would fail every later run before it was even sent; its text is never repeated.
+            raise LoginError(
+                f"LeadPier login failed: the token it answered ({len(answer.data.token)} characters) cannot be sent "
+                "in a header (only visible ASCII, at most 8192 characters); it was not stored"
+            )
         session = self._session_of(answer.data)
         self.logins += 1
         log.info("Logged in to LeadPier; token valid until %s", session.expires_at.isoformat())
@@ -149,12 +171,13 @@ class LeadPierAuth:
     def _session_of(self, data: _LoginData) -> LeadPierSession:
         now = utcnow()
         name = " ".join(part for part in (data.firstName, data.lastName) if part) or None
+        claimed = token_expiry(data.token) or now + self._token_ttl
         return LeadPierSession(
             token=data.token,
             last_login_time=now,
-            expires_at=token_expiry(data.token) or now + self._token_ttl,
-            user_email=data.email,
-            user_name=name,
+            expires_at=min(claimed, now + SESSION_MAX_AGE),
+            user_email=one_line(data.email, CODE_CHARS) if data.email else None,
+            user_name=one_line(name, CODE_CHARS) if name else None,
         )
 
     def _store_session(self, session: LeadPierSession) -> str:

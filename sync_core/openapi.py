@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from . import SERVICE_NAME, __version__
+from .api import MAX_TRIGGER_BODY_BYTES
 from .api_models import (
     AlreadyRunning,
     LogDownloadQuery,
@@ -21,7 +24,7 @@ from .api_models import (
 )
 from .health import HealthDocument
 from .records import RunRecord
-from .responses import ErrorBody
+from .responses import ApiResponse, ErrorBody
 from .status import StatusDocument
 
 REF = "#/components/schemas/{model}"
@@ -198,6 +201,7 @@ def openapi_document() -> dict[str, Any]:
                 {
                     "202": _json(TriggerAccepted, "queued; GET /runs/{run_id} follows it"),
                     "400": bad,
+                    "413": _json(ErrorBody, f"a body over {MAX_TRIGGER_BODY_BYTES} bytes; nothing is queued"),
                     "409": _json(AlreadyRunning, "a plain run while another run holds the lock"),
                     "503": unavailable,
                     "500": failed,
@@ -274,22 +278,56 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-def docs_page(spec_url: str = "/openapi.json") -> str:
-    """Swagger UI from the jsDelivr CDN, pinned, over the app's own document."""
-    base = f"https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}"
+# Swagger UI comes from a CDN, pinned to one version and to the SHA-384 of that version's files as npm ships them
+# (integrity): a changed file does not run. The Content-Security-Policy lets the page run those two files and its own
+# few lines, talk only to this app, and send nothing anywhere else.
+SWAGGER_UI_BASE = f"https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}"
+SWAGGER_UI_FILES = {
+    "swagger-ui-bundle.js": "sha384-wmyclcVGX/WhUkdkATwhaK1X1JtiNrr2EoYJ+diV3vj4v6OC5yCeSu+yW13SYJep",
+    "swagger-ui.css": "sha384-wxLW6kwyHktdDGr6Pv1zgm/VGJh99lfUbzSn6HNHBENZlCN7W602k9VkGdxuFvPn",
+}
+# persistAuthorization off: the function key typed into "Authorize" lives in the page's memory, never in storage.
+_DOCS_SCRIPT = (
+    'window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: false});'
+)
+_DOCS_SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(_DOCS_SCRIPT.encode()).digest()).decode()
+DOCS_CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; script-src {SWAGGER_UI_BASE}/swagger-ui-bundle.js '{_DOCS_SCRIPT_HASH}'; "
+    # Swagger UI sets inline styles as it renders; styles cannot read the key.
+    f"style-src {SWAGGER_UI_BASE}/swagger-ui.css 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+DOCS_HEADERS = {
+    "Content-Security-Policy": DOCS_CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def docs_page() -> str:
+    """Swagger UI over the app's own document, its files pinned by version and hash."""
+    script, css = (f"{SWAGGER_UI_BASE}/{name}" for name in ("swagger-ui-bundle.js", "swagger-ui.css"))
     return f"""<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>{SERVICE_NAME}: API</title>
-  <link rel="stylesheet" href="{base}/swagger-ui.css">
+  <link rel="stylesheet" href="{css}" integrity="{SWAGGER_UI_FILES["swagger-ui.css"]}" crossorigin="anonymous">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="{base}/swagger-ui-bundle.js" crossorigin="anonymous"></script>
-  <script>
-    window.ui = SwaggerUIBundle({{url: "{spec_url}", dom_id: "#swagger-ui", persistAuthorization: true}});
-  </script>
+  <script src="{script}" integrity="{SWAGGER_UI_FILES["swagger-ui-bundle.js"]}" crossorigin="anonymous"></script>
+  <script>{_DOCS_SCRIPT}</script>
 </body>
 </html>
 """
+
+
+def docs() -> ApiResponse:
+    """GET /docs."""
+    return ApiResponse(200, docs_page().encode(), "text/html", dict(DOCS_HEADERS))
+
+
+def openapi() -> ApiResponse:
+    """GET /openapi.json."""
+    return ApiResponse.json(200, openapi_document())

@@ -7,7 +7,7 @@ store, upstream session) and holding what the run needs while it lasts: its reco
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -39,9 +39,11 @@ from .services import Services
 from .services import services as process_services
 from .settings import DEFAULT_TIMEZONE, read_environment
 from .transform import TransformResult, transform_rows
+from .untrusted import CODE_CHARS, one_line
 
 log = logging.getLogger(__name__)
 
+EXAMPLES_LOGGED = 3  # unmatched codes named per reason in a day's summary line
 BACKFILL_LOCK_WAIT_S = 120  # a queued backfill waits out a running timer run rather than being skipped
 # Failures after which the next day would fail the same way: the run stops instead of trying it.
 _ENDS_THE_RUN = (StorageError, DeadlineExceeded, LoginError)
@@ -59,6 +61,16 @@ class RunRequest:
     wait_for_lock_s: float = 0.0
     timer: TimerStatus | None = None
     queued_at: datetime | None = None
+
+
+@dataclass
+class DayFindings:
+    """What one day's pages held besides records: invalid rows, and unmatched codes by reason with a few examples."""
+
+    invalid: int = 0
+    invalid_unlogged: int = 0
+    unmatched: dict[str, int] = field(default_factory=dict)
+    unmatched_examples: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,7 +103,6 @@ def run_sync(
     request: RunRequest,
     *,
     services: Services | None = None,
-    thread_init: Callable[[], None] | None = None,
 ) -> RunRecord:
     """Run once and return the run record; every failure is recorded in it, never raised (LockBusy aside).
 
@@ -123,7 +134,7 @@ def run_sync(
             record.finish("failed", str(exc))
             record_without_settings(record, env, runlog)
             return record
-        return SyncRun(request, record, here, runlog, span=span, thread_init=thread_init).execute()
+        return SyncRun(request, record, here, runlog, span=span).execute()
 
 
 def _asked_dry_run(env: Mapping[str, str]) -> bool:
@@ -145,7 +156,6 @@ class SyncRun:
         runlog: RunLog,
         *,
         span: telemetry.Span | None = None,
-        thread_init: Callable[[], None] | None = None,
     ) -> None:
         self.request = request
         self.record = record
@@ -154,7 +164,6 @@ class SyncRun:
         self.upstream = services.upstream
         self.runlog = runlog
         self.span = span
-        self.thread_init = thread_init
         self.tally = Tally()
         self.lock: RunLock | None = None
         self.stats_read: tuple[JobStats, str | None] | None = None
@@ -165,7 +174,7 @@ class SyncRun:
         """Steps 1 to 8; the lock is released and the run recorded whatever happens."""
         storage_requests_before = self.store.requests
         try:
-            candidate = self.store.lock(self.thread_init)
+            candidate = self.store.lock()
             if not candidate.acquire(self.request.wait_for_lock_s):
                 return self._skip()
             self.lock = candidate
@@ -185,7 +194,7 @@ class SyncRun:
         except LockBusy:
             raise
         except SyncError as exc:
-            log.error("Run failed: %s", exc)
+            log.error("Run failed: %s", one_line(str(exc)))
             self.record.finish("failed", str(exc))
         except Exception as exc:
             log.exception("Run failed with an unexpected error")
@@ -225,10 +234,10 @@ class SyncRun:
             user_agent=settings.leadpier_user_agent,
             page_size=settings.leadpier_page_size,
             concurrency=settings.leadpier_concurrency,
+            max_rows_per_day=settings.leadpier_max_rows_per_day,
             token_ttl=timedelta(minutes=settings.leadpier_token_ttl_minutes),
             caller=caller,
             sessions=self.store,
-            thread_init=self.thread_init,
         )
         le = LeClient(
             url=str(settings.le_api_url),
@@ -264,9 +273,9 @@ class SyncRun:
                 self._checked_lock().check()
                 self._sync_day(day, result, leadpier, le)
             except SyncError as exc:
-                result.error = str(exc)
+                result.error = one_line(str(exc))
                 day_span.fail(result.error)
-                log.error("Day %s failed: %s", day.isoformat(), exc)
+                log.error("Day %s failed: %s", day.isoformat(), result.error)
                 if isinstance(exc, _ENDS_THE_RUN):
                     raise
             finally:
@@ -279,6 +288,7 @@ class SyncRun:
 
     def _sync_day(self, day: date, result: DayResult, leadpier: LeadPierClient, le: LeClient) -> None:
         transformed = TransformResult()
+        findings = DayFindings()
         # Each page is transformed and its codes checked while the later pages are still on the wire; its raw rows
         # are freed once done, so a run never holds the whole day twice.
         for page in leadpier.iter_pages(day):
@@ -287,7 +297,7 @@ class SyncRun:
             transformed.records.extend(part.records)
             transformed.invalid.extend(part.invalid)
             transformed.without_visitors += part.without_visitors
-            self._check_page(part)
+            self._check_page(part, findings)
         result.invalid_rows = len(transformed.invalid)
         result.rows_without_visitors = transformed.without_visitors
         log.info(
@@ -298,6 +308,7 @@ class SyncRun:
             transformed.without_visitors,
             len(transformed.invalid),
         )
+        self._log_findings(day, findings)
         if self.record.dry_run:
             log.info("Dry run: nothing sent to LE for %s", day.isoformat())
             return
@@ -312,34 +323,68 @@ class SyncRun:
             put_span.set(telemetry.LE_SUCCESS, answer.success)
             put_span.set(telemetry.LE_MATCHED, answer.matched)
             put_span.set(telemetry.LE_UNMATCHED, answer.unmatched)
-            put_span.set(telemetry.LE_ERRORS, telemetry.le_errors_dimension(answer.errors))
+            kept_errors = [one_line(error) for error in answer.errors[:LE_ERRORS_KEPT]]
+            put_span.set(telemetry.LE_ERRORS, telemetry.le_errors_dimension(kept_errors))
+            message = one_line(answer.message) if answer.message else None
             if not answer.success:
-                put_span.fail(answer.message or "success: false")
+                put_span.fail(message or "success: false")
         result.sent_records = len(transformed.records)
         result.le_success = answer.success
-        result.le_message = answer.message
+        result.le_message = message
         result.matched_records = answer.matched
         result.unmatched_records = answer.unmatched
-        self.tally.le_errors.extend(answer.errors)
+        room = max(LE_ERRORS_KEPT - len(self.tally.le_errors), 0)
+        self.tally.le_errors.extend(kept_errors[:room])
         if not answer.success:
-            self.tally.le_errors.append(f"{day.isoformat()}: {answer.message or 'success: false'}")
-            log.warning("LE did not accept %s: %s", day.isoformat(), answer.message or "no message")
+            self.tally.le_errors.append(f"{day.isoformat()}: {message or 'success: false'}")
+            log.warning("LE did not accept %s: %s", day.isoformat(), message or "no message")
 
-    def _check_page(self, part: TransformResult) -> None:
-        """Log and tally one page's invalid rows and unmatched campaign codes (the records are sent all the same)."""
+    def _check_page(self, part: TransformResult, day: DayFindings) -> None:
+        """Tally one page's invalid rows and unmatched campaign codes (the records are sent all the same); the first
+        invalid rows of a run are logged one by one, the rest and the unmatched codes in a summary per day."""
         tally = self.tally
         for bad in part.invalid:
-            log.warning("Invalid row left out (%s): source %s", bad.reason, bad.source)
+            day.invalid += 1
+            source, reason = one_line(bad.source, CODE_CHARS), one_line(bad.reason, CODE_CHARS)
             if len(tally.invalid_samples) < SAMPLE_LIMIT:
-                tally.invalid_samples.append(f"{bad.source}: {bad.reason}")
+                log.warning("Invalid row left out (%s): source %s", reason, source)
+                tally.invalid_samples.append(f"{source}: {reason}")
+            else:
+                day.invalid_unlogged += 1
         for record in part.records:
             parsed = parse_campaign_code(record.campaign_code, self.settings.domain_codes)
             if isinstance(parsed, UnmatchedCode):
-                log.warning("Unmatched campaign code %r (%s); sending it anyway", parsed.raw, parsed.reason)
+                code = one_line(parsed.raw, CODE_CHARS)
                 tally.unmatched_counts[parsed.reason] = tally.unmatched_counts.get(parsed.reason, 0) + 1
                 samples = tally.unmatched_codes.setdefault(parsed.reason, [])
-                if len(samples) < SAMPLE_LIMIT and parsed.raw not in samples:
-                    samples.append(parsed.raw)
+                if len(samples) < SAMPLE_LIMIT and code not in samples:
+                    samples.append(code)
+                day.unmatched[parsed.reason] = day.unmatched.get(parsed.reason, 0) + 1
+                examples = day.unmatched_examples.setdefault(parsed.reason, [])
+                if len(examples) < EXAMPLES_LOGGED and code not in examples:
+                    examples.append(code)
+
+    @staticmethod
+    def _log_findings(day: date, findings: DayFindings) -> None:
+        """A bounded number of lines however many rows were invalid or codes unmatched."""
+        if findings.invalid_unlogged:
+            log.warning(
+                "%s: %d more invalid rows left out (only the first %d of a run are logged one by one)",
+                day.isoformat(),
+                findings.invalid_unlogged,
+                SAMPLE_LIMIT,
+            )
+        if findings.unmatched:
+            by_reason = "; ".join(
+                f"{reason} {count} (e.g. {', '.join(findings.unmatched_examples[reason])})"
+                for reason, count in sorted(findings.unmatched.items())
+            )
+            log.warning(
+                "%s: %d campaign codes unmatched, sent anyway (LE decides): %s",
+                day.isoformat(),
+                sum(findings.unmatched.values()),
+                by_reason,
+            )
 
     # -- the outcome ---------------------------------------------------------------------------------------------
 

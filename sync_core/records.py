@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from .untrusted import CODE_CHARS, MESSAGE_CHARS, one_line
 
 RunStatus = Literal["queued", "running", "success", "warning", "failed", "skipped"]
 Trigger = Literal["timer", "manual", "cli"]
@@ -16,8 +18,16 @@ SAMPLE_LIMIT = 20  # sample codes kept per reason; the counts stay exact
 LE_ERRORS_KEPT = 50  # LE's error lines kept on a run record
 COUNTED_RUNS_KEPT = 200  # far more runs than can retry or be redelivered at once
 
+# Text that came from outside, cut and escaped when a record is built or read back (a record written before the
+# bounds existed is bounded on read): a record's size has a ceiling whatever LeadPier or LE sent.
+KeptCode = Annotated[str, AfterValidator(lambda text: one_line(text, CODE_CHARS))]
+KeptMessage = Annotated[str, AfterValidator(lambda text: one_line(text, MESSAGE_CHARS))]
+Samples = Annotated[list[KeptCode], AfterValidator(lambda items: items[:SAMPLE_LIMIT])]
+LeErrors = Annotated[list[KeptMessage], AfterValidator(lambda items: items[:LE_ERRORS_KEPT])]
+InvalidSamples = Annotated[list[KeptMessage], AfterValidator(lambda items: items[:SAMPLE_LIMIT])]
+
 # A UTC timestamp and a short random suffix, so ids sort by start time; a backfill day adds ".NN".
-RUN_ID_PATTERN = re.compile(r"(?P<day>\d{8})T\d{6}\d{3}Z-[0-9a-f]{6}(?:\.\d{2})?")
+RUN_ID_PATTERN = re.compile(r"(?P<day>\d{8})T\d{6}\d{3}Z-[0-9a-f]{6}(?:\.\d{2})?", re.ASCII)
 
 
 def utcnow() -> datetime:
@@ -56,8 +66,8 @@ class DayResult(BaseModel):
     matched_records: int | None = None
     unmatched_records: int | None = None
     le_success: bool | None = None
-    le_message: str | None = None
-    error: str | None = None
+    le_message: KeptMessage | None = None
+    error: KeptMessage | None = None
 
 
 class RunRecord(BaseModel):
@@ -80,12 +90,12 @@ class RunRecord(BaseModel):
     matched_records: int = 0
     unmatched_records: int = 0
     unmatched_counts: dict[str, int] = Field(default_factory=dict)
-    unmatched_codes: dict[str, list[str]] = Field(default_factory=dict)
-    invalid_samples: list[str] = Field(default_factory=list)
-    le_errors: list[str] = Field(default_factory=list)
+    unmatched_codes: dict[str, Samples] = Field(default_factory=dict)
+    invalid_samples: InvalidSamples = Field(default_factory=list)
+    le_errors: LeErrors = Field(default_factory=list)
     days: list[DayResult] = Field(default_factory=list)
     upstream_requests: int = 0
-    error: str | None = None
+    error: KeptMessage | None = None
     parent_run_id: str | None = None
     child_run_ids: list[str] = Field(default_factory=list)
     # Past days whose final figures LE accepted in this run; of those, the ones older than yesterday (catch-up).
@@ -95,7 +105,7 @@ class RunRecord(BaseModel):
     def finish(self, status: RunStatus, error: str | None) -> None:
         """The run's outcome, when it ended, and how long it took."""
         self.status = status
-        self.error = error
+        self.error = None if error is None else one_line(error, MESSAGE_CHARS)
         self.finished_at = utcnow()
         if self.started_at:
             self.duration_ms = int((self.finished_at - self.started_at).total_seconds() * 1000)
@@ -113,8 +123,8 @@ class LastExecution(BaseModel):
     sent_records: int = 0
     matched_records: int = 0
     unmatched_records: int = 0
-    error: str | None = None
-    unmatched_codes: dict[str, list[str]] = Field(default_factory=dict)
+    error: KeptMessage | None = None
+    unmatched_codes: dict[str, Samples] = Field(default_factory=dict)
 
 
 class TimerStatus(BaseModel):

@@ -7,8 +7,14 @@ import logging
 from datetime import datetime, tzinfo
 from typing import Any
 
+from .telemetry import RUN_ID, TRIGGER
+from .untrusted import one_line
+
 LINE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"  # the old service's, wherever lines are shown
 MAX_LOG_LINES = 1000  # the most lines /logs and `python -m sync_core logs` show of a day's log
+# The most of one line they show: the app's own lines are far shorter; a log written before outside text was cut
+# may hold a megabyte in one.
+MAX_LINE_CHARS = 4096
 _current: contextvars.ContextVar[RunLog | None] = contextvars.ContextVar("leadpier_sync_run", default=None)
 
 
@@ -22,6 +28,12 @@ class ZonedFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         moment = datetime.fromtimestamp(record.created, self.tz)
         return f"{moment:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d}"
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        # Outside text is escaped where it enters a message; this keeps a line one line even where that was missed
+        # (a traceback, added after the message, keeps its own lines).
+        record.message = one_line(record.message, None)
+        return super().formatMessage(record)
 
 
 class _RunHandler(logging.Handler):
@@ -37,7 +49,8 @@ class _RunHandler(logging.Handler):
 
 
 class _RunDimensions(logging.Filter):
-    """Adds the run's id and trigger to every record, so Application Insights shows them as custom dimensions."""
+    """Adds the run's id and trigger to every record, so Application Insights shows them as custom dimensions
+    (named as on the run's span)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         run = _current.get()
@@ -69,7 +82,7 @@ class RunLog:
     def __init__(self, run_id: str, trigger: str, tz: tzinfo) -> None:
         self.formatter = ZonedFormatter(tz)
         self.lines: list[str] = []
-        self.dimensions: dict[str, Any] = {"run_id": run_id, "run_trigger": trigger}
+        self.dimensions: dict[str, Any] = {RUN_ID: run_id, TRIGGER: trigger}
         self._token: contextvars.Token[RunLog | None] | None = None
 
     def set_timezone(self, tz: tzinfo) -> None:

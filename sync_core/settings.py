@@ -102,6 +102,8 @@ class Settings(BaseModel):
     leadpier_user_agent: str = Field(DEFAULT_USER_AGENT, alias="LEADPIER_USER_AGENT", min_length=1)
     leadpier_page_size: int = Field(1000, alias="LEADPIER_PAGE_SIZE", ge=1, le=10000)
     leadpier_concurrency: int = Field(4, alias="LEADPIER_CONCURRENCY", ge=1, le=32)
+    # Far above a real day (50,000 sources); past it the day fails instead of the worker running out of memory.
+    leadpier_max_rows_per_day: int = Field(200_000, alias="LEADPIER_MAX_ROWS_PER_DAY", ge=1, le=10_000_000)
     leadpier_token_ttl_minutes: int = Field(120, alias="LEADPIER_TOKEN_TTL_MINUTES", ge=1)
     le_api_url: AnyHttpUrl = Field(alias="LE_API_URL")
     le_api_key: SecretStr | None = Field(None, alias="LE_API_KEY")

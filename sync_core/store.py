@@ -441,9 +441,9 @@ class StateStore:
 
     # -- the lock ----------------------------------------------------------------------------------------
 
-    def lock(self, thread_init: Callable[[], None] | None = None) -> RunLock:
+    def lock(self) -> RunLock:
         """The run lock (not yet taken): `acquire`/`try_acquire`, `check` before each write, `release` at the end."""
-        return RunLock(self.container, thread_init=thread_init)
+        return RunLock(self.container)
 
     def lock_is_held(self) -> bool:
         """Whether a run holds the lock right now (a crashed run's lease lapses within 30 s)."""

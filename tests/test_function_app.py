@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -181,22 +184,6 @@ def test_a_failed_run_is_recorded_not_raised(app: App, le: FakeLE) -> None:
     assert record["error"] and "Traceback" not in record["error"]
 
 
-def test_threads_a_run_starts_carry_the_invocation_id(
-    app: App, leadpier: FakeLeadPier, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LEADPIER_PAGE_SIZE", "5")  # several pages: fetched by a thread pool
-    leadpier.set_rows(today(), generate_rows(23, today()))
-    _, queued = app.post_trigger({"date": today().isoformat()})
-    context = Context("sync_worker")
-    app.work(queued.get()[0], context=context)
-    page_threads = {
-        t
-        for t, name, value in context.thread_local_storage_seen
-        if name == "invocation_id" and value == context.invocation_id
-    }
-    assert any(t.startswith("leadpier-page") for t in page_threads)
-
-
 # -- POST /trigger: bad input ---------------------------------------------------------------------------
 
 
@@ -215,6 +202,15 @@ def test_threads_a_run_starts_carry_the_invocation_id(
         ({"day": "2026-01-01"}, "unknown field"),
         ({"date": "2999-01-01"}, "after today"),
         ({"relogin": "yes"}, "relogin must be true or false"),
+        # Hostile bodies: each a 400 that says why, never a 500 or a queued run.
+        (b"[" * 4000, "not JSON"),
+        (b'{"date": ' + b"[" * 500 + b"]" * 500 + b"}", "date must be a date in the form YYYY-MM-DD (got an array)"),
+        (b" " * 4000, "holds only whitespace"),
+        (b"\n", "holds only whitespace"),
+        ({"date": None}, "(got null)"),
+        ({"date": "0001-01-01"}, "date must be 2000-01-01 or later"),
+        ({"date": "\u0662\u0660\u0662\u0666-\u0661\u0662-\u0660\u0667"}, "date must be a date in the form YYYY-MM-DD"),
+        ({"date": "2026-02-13\n2026-02-13 23:59:59,999 - FORGED"}, "(got '2026-02-13\\n2026-"),
     ],
 )
 def test_bad_trigger_bodies_get_400_and_change_nothing(app: App, blob_container, bad_body, says: str) -> None:
@@ -223,6 +219,19 @@ def test_bad_trigger_bodies_get_400_and_change_nothing(app: App, blob_container,
     assert response.status_code == 400
     assert response.mimetype == "application/json"
     assert says in body(response)["error"]
+    assert queued.get() is None
+    assert blob_names(blob_container) == before
+
+
+@pytest.mark.parametrize("size", [4097, 2 * 1024 * 1024])
+def test_a_trigger_body_over_the_cap_gets_413_and_changes_nothing(app: App, blob_container, size: int) -> None:
+    before = blob_names(blob_container)
+    response, queued = app.post_trigger(b" " * size)
+    assert response.status_code == 413
+    assert body(response)["error"] == (
+        f"the body is {size} bytes; /trigger takes at most 4096: no body, "
+        '{"date": "YYYY-MM-DD"} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
+    )
     assert queued.get() is None
     assert blob_names(blob_container) == before
 
@@ -473,6 +482,40 @@ def test_openapi_and_docs_are_served(app: App) -> None:
     assert page.status_code == 200
     assert page.mimetype == "text/html"
     assert b"swagger-ui" in page.get_body() and b"/openapi.json" in page.get_body()
+
+
+def test_docs_runs_only_the_pinned_swagger_ui_and_keeps_no_key(app: App) -> None:
+    page = app.get("docs", "/docs")
+    html = page.get_body().decode()
+    policy = page.headers["Content-Security-Policy"]
+    scripts = re.findall(r"<script([^>]*)>", html)
+    assert len(scripts) == 2
+    # The CDN's file runs only with the hash of the pinned version's file; the inline lines only with theirs.
+    assert 'integrity="sha384-' in scripts[0] and "swagger-ui-dist@5.17.14/swagger-ui-bundle.js" in scripts[0]
+    assert re.search(r'<link rel="stylesheet" href="[^"]+@5\.17\.14/swagger-ui\.css" integrity="sha384-', html)
+    inline = re.search(r"<script>(.*?)</script>", html, re.S)
+    assert inline is not None
+    digest = base64.b64encode(hashlib.sha256(inline.group(1).encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    assert "persistAuthorization: false" in html and "persistAuthorization: true" not in html
+
+
+@pytest.mark.parametrize(
+    "name, route",
+    [("service_info", "/"), ("health", "/health"), ("status", "/status"), ("runs", "/runs"), ("logs", "/logs"),
+     ("openapi", "/openapi.json"), ("docs", "/docs"), ("dashboard", "/dashboard")],
+)  # fmt: skip
+def test_every_answer_says_nosniff(app: App, name: str, route: str) -> None:
+    assert app.get(name, route).headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_trigger_answers_and_errors_say_nosniff(app: App) -> None:
+    accepted, _ = app.post_trigger()
+    refused, _ = app.post_trigger(b"{")
+    failed = app.user("runs")(req=None, context=Context("runs"))
+    for response in (accepted, refused, failed):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 # -- importing the app ---------------------------------------------------------------------------------------

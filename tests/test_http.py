@@ -10,9 +10,11 @@ import requests
 from pydantic import BaseModel
 
 from sandbox.upstream import FakeLE, closed_port_url
+from sync_core import http
 from sync_core.errors import (
     AuthExpired,
     DeadlineExceeded,
+    RequestNotSent,
     UnexpectedAnswer,
     UpstreamError,
     UpstreamRefused,
@@ -88,6 +90,39 @@ def test_retries_are_bounded_and_the_error_is_one_sentence_without_the_url(le: F
     assert str(caught.value) == "LE update failed after 4 attempt(s): HTTP 503"
     assert len(le.puts) == 4
     assert le.faults.pending() == 6
+
+
+@pytest.mark.parametrize("value", ["bearer abc\r\nX-Injected: 1", "bearer \u65e5\u672c"])
+def test_a_header_that_cannot_be_sent_is_one_attempt_not_retried_and_never_quoted(le: FakeLE, value: str) -> None:
+    with pytest.raises(RequestNotSent) as caught:
+        caller().request("PUT", le.url + "/le_api.php", what="LE update", json=BODY, headers={"authorization": value})
+
+    assert str(caught.value) in (
+        "LE update failed after 1 attempt(s): InvalidHeader (not retried)",
+        "LE update failed after 1 attempt(s): UnicodeEncodeError (not retried)",
+    )
+    assert "deadline" not in str(caught.value) and "abc" not in str(caught.value)
+    assert le.puts == []  # nothing left the process
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_an_answer_past_the_size_ceiling_is_not_read_and_not_retried(
+    le: FakeLE, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    monkeypatch.setattr(http, "MAX_ANSWER_BYTES", 1000)
+    le.faults.add("put", status=status, body=b"x" * 1001, times=4)
+
+    with pytest.raises(UnexpectedAnswer) as caught:
+        put(caller(), le)
+
+    assert str(caught.value) == f"LE update failed: the answer (HTTP {status}) was larger than 1,000 bytes"
+    assert len(le.puts) == 1
+
+
+def test_an_answer_at_the_size_ceiling_is_read(le: FakeLE, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http, "MAX_ANSWER_BYTES", 1000)
+    le.faults.add("put", status=200, body=b"x" * 1000)
+    assert put(caller(), le).content == b"x" * 1000
 
 
 def test_a_refused_connection_is_retried_then_reported() -> None:

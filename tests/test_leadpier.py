@@ -328,3 +328,36 @@ def test_a_custom_user_agent_setting_is_sent(
 
     assert run_sync(RunRequest(trigger="cli", dates=[DAY])).status == "success"
     assert {r["headers"]["user-agent"] for r in leadpier.requests} == {"Chrome-like/1.0"}
+
+
+# --------------------------------------------------------------------------- what LeadPier claims, what arrives
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 4])
+def test_a_claimed_count_plans_no_more_than_the_window_ahead(
+    leadpier: FakeLeadPier, store: StateStore, concurrency: int
+) -> None:
+    leadpier.set_rows(DAY, rows(250))
+    leadpier.claimed_count = 1_000_000_000
+    assert len(client(leadpier, store, page_size=100, concurrency=concurrency).fetch_day(DAY)) == 250
+    # Pages 1 to 3 (the third is short), and at most one window asked for past the last one.
+    assert 3 <= len(leadpier.stats_requests) <= 3 + concurrency
+
+
+def test_an_empty_page_ends_the_day_whatever_the_count(leadpier: FakeLeadPier, store: StateStore) -> None:
+    leadpier.set_rows(DAY, rows(200))
+    leadpier.claimed_count = 5000
+    assert len(client(leadpier, store, page_size=100, concurrency=1).fetch_day(DAY)) == 200
+    assert [r["json"]["offset"] for r in leadpier.stats_requests] == [0, 100, 200]
+
+
+def test_a_stored_token_the_http_stack_will_not_send_is_dropped_for_a_new_login(
+    leadpier: FakeLeadPier, store: StateStore, blob_container: ContainerClient
+) -> None:
+    leadpier.set_rows(DAY, rows(5))
+    reader = client(leadpier, store)
+    reader.ensure_token()
+    reader._auth._token = "stale\r\ntoken"  # as if a check had let it through
+    assert len(reader.fetch_day(DAY)) == 5
+    assert reader.logins == 2
+    assert stored_session(blob_container)["token"] == leadpier.issued_tokens[-1]

@@ -58,8 +58,10 @@ def test_the_flex_limits_are_microsofts(main_bicep: dict[str, Any]) -> None:
     assert (_decorator(count, "min_value"), _decorator(count, "max_value"), count["default"]) == (40, 1000, 100)
     memory = main_bicep["parameters"]["instanceMemoryMB"]
     assert (_decorator(memory, "allowed"), memory["default"]) == ([512, 2048, 4096], 2048)
-    for param in (count, memory):
-        assert "https://learn.microsoft.com/azure/azure-functions/flex-consumption" in _decorator(param, "description")
+    assert "https://learn.microsoft.com/azure/azure-functions/event-driven-scaling" in _decorator(count, "description")
+    assert "https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan" in _decorator(
+        memory, "description"
+    )
 
 
 def test_the_region_is_one_offering_flex_consumption(main_bicep: dict[str, Any]) -> None:
