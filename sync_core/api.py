@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from .api_models import (
 )
 from .backfill import plan_runs, with_children
 from .days import day_range, refuse_future
-from .records import is_run_id, utcnow
+from .records import RunRecord, is_run_id, utcnow
 from .responses import TEXT, ApiError, ApiResponse, ErrorBody, answers, bad_request, not_found
 from .runlog import MAX_LINE_CHARS
 from .services import services
@@ -76,7 +77,14 @@ def runs(params: Mapping[str, str], run_id: str | None) -> ApiResponse:
         return ApiResponse.json(200, with_children(record, store.load_run))
     query: RunsQuery = parse(RunsQuery, params)
     store = services().route_store
-    records = [with_children(r, store.load_run) for r in store.list_runs(query.limit, include_children=False)]
+    run_ids = store.iter_run_ids(include_children=False, since=query.since, until=query.until)
+    records: list[RunRecord] = []
+    # A status filter is applied to what a record says after its days are folded in, so ids are read in batches
+    # until enough match; without it the first batch is the answer.
+    while len(records) < query.limit and (batch := list(itertools.islice(run_ids, query.limit))):
+        folded = (with_children(r, store.load_run) for r in store.load_runs(batch))
+        records.extend(r for r in folded if query.status is None or r.status == query.status)
+    records = records[: query.limit]
     return ApiResponse.json(200, RunList(runs=records, count=len(records)))
 
 
@@ -139,6 +147,11 @@ def _trigger(body: bytes) -> ApiResponse:
                 message="A sync run is already in progress; try again when it finishes (GET /status shows it)",
             ),
         )
+    if request.relogin:
+        # Dropped before the run is queued, so whichever run comes next (this one or the timer's) logs in afresh:
+        # after a password change, a wrong new password shows at once instead of when the old token expires.
+        store.drop_session()
+        log.info("Trigger: the stored LeadPier session was dropped; the next run logs in again")
     plan = plan_runs(days, request.dry_run, settings.dry_run)
     for record in plan.records:
         store.save_run(record)
