@@ -91,14 +91,10 @@ def _json_errors(handler: typing.Callable[..., func.HttpResponse]) -> typing.Cal
     return guarded
 
 
-def _carry_invocation(context: func.Context) -> typing.Callable[[], None]:
-    """For threads a run starts: their log lines stay with this invocation in Application Insights."""
-    invocation_id = context.invocation_id
-
-    def init() -> None:
-        setattr(context.thread_local_storage, "invocation_id", invocation_id)  # noqa: B010 - untyped in the library
-
-    return init
+def _trace(context: func.Context) -> typing.Any:
+    """The host's invocation span (traceparent, tracestate), the parent of the run's telemetry; None where a
+    context has none (the sandbox's host)."""
+    return getattr(context, "trace_context", None)
 
 
 # -- the runs ----------------------------------------------------------------------------------------------------
@@ -110,7 +106,7 @@ def sync_timer(timer: func.TimerRequest, context: func.Context) -> None:
 
     # The worker's TimerRequest carries the host's ScheduleStatus; the library's abstract type does not declare it.
     triggers.run_from_timer(
-        getattr(timer, "schedule_status", None), past_due=timer.past_due, thread_init=_carry_invocation(context)
+        getattr(timer, "schedule_status", None), past_due=timer.past_due, trace_context=_trace(context)
     )
 
 
@@ -119,7 +115,7 @@ def sync_worker(message: func.QueueMessage, context: func.Context) -> None:
     # A failed run is recorded, not raised; LockBusy is raised, so the host delivers the message again.
     from sync_core import triggers
 
-    triggers.run_queued(message.get_body(), dequeue_count=message.dequeue_count, thread_init=_carry_invocation(context))
+    triggers.run_queued(message.get_body(), dequeue_count=message.dequeue_count, trace_context=_trace(context))
 
 
 # -- HTTP --------------------------------------------------------------------------------------------------------
@@ -192,7 +188,7 @@ def trigger(
     # The run is done by sync_worker, never in a thread left behind after this response.
     from sync_core import api
 
-    answer = api.trigger(req.get_body())
+    answer = api.trigger(req.get_body(), trace_context=_trace(context))
     if answer.queue_messages:
         queued_runs.set(answer.queue_messages)
     return _http_answer(answer)

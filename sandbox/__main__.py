@@ -6,15 +6,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from types import FrameType
 
 from sync_core.records import RunRecord
 from sync_core.runlog import LINE_FORMAT
 
 SAMPLE_CODES = 4
+DEFAULT_PORT = 7071
+DEFAULT_SCHEDULE = "0 * * * * *"
 
 
 def _sources(text: str) -> int:
@@ -63,23 +65,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="keep everything running: the timer on --schedule, the queue worker, and every HTTP route",
     )
-    serve.add_argument(
-        "--port", type=_port, default=7071, help="HTTP port on 127.0.0.1 (default 7071, as `func start`)"
-    )
+    # Defaults are filled in below, so a flag given without --serve can be told from one left out.
+    serve.add_argument("--port", type=_port, help="HTTP port on 127.0.0.1 (default 7071, as `func start`)")
     serve.add_argument(
         "--schedule",
         type=_schedule,
-        default="0 * * * * *",
         help="the timer's NCRONTAB schedule, seconds first (default '0 * * * * *': every minute)",
     )
     args = parser.parse_args(argv)
     if args.json and args.serve:
         parser.error("--json prints one run's record; --serve keeps running: give one of them")
+    if not args.serve:
+        given = [flag for flag, value in (("--port", args.port), ("--schedule", args.schedule)) if value is not None]
+        if given:
+            parser.error(f"{' and '.join(given)} only mean something with --serve: add --serve or leave them out")
+    args.port = DEFAULT_PORT if args.port is None else args.port
+    args.schedule = DEFAULT_SCHEDULE if args.schedule is None else args.schedule
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A background job of a non-interactive shell starts with SIGINT ignored, and Python then keeps it ignored:
+    # Ctrl-C (or `kill -INT`) must stop the sandbox however it was started. SIGTERM stops it the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     # The app's own lines (one warning per unmatched code among them) go to the run log in storage, as in Azure;
     # the screen gets only errors from libraries, and the summary.
     # (A handler's own level, since records propagated from sync_core's logger skip the root logger's level.)
@@ -95,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_once(args: argparse.Namespace) -> int:
-    from sandbox.world import CLIENT_ID, world
+    from sandbox.world import CLIENT_ID, workspace, world
     from sync_core import telemetry
     from sync_core.pipeline import RunRequest, run_sync
     from sync_core.settings import load_settings
@@ -103,8 +113,8 @@ def run_once(args: argparse.Namespace) -> int:
     from sync_core.store import StateStore
 
     with (
-        tempfile.TemporaryDirectory(prefix="leadpier-sandbox-") as workdir,
-        world(Path(workdir), sources=args.sources, dry_run=args.dry_run, identity=args.identity) as here,
+        workspace() as workdir,
+        world(workdir, sources=args.sources, dry_run=args.dry_run, identity=args.identity) as here,
     ):
         # With APPLICATIONINSIGHTS_CONNECTION_STRING in the shell, the run's telemetry goes there too (not in the
         # identity world, whose connection string is the template's, pointed at nothing).
@@ -141,6 +151,10 @@ def run_once(args: argparse.Namespace) -> int:
                 )
             )
     return 0 if record.status in ("success", "warning") else 1
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def summary(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import os
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import weakref
 from pathlib import Path
@@ -25,6 +27,7 @@ ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class AzuriteError(RuntimeError):
@@ -157,6 +160,8 @@ class Azurite:
             # Its own process group: a Ctrl-C in the terminal does not kill it mid-save, and stop()
             # signals node and anything it spawns at once.
             start_new_session=True,
+            # Its own group also hides it from a kill of ours: the parent-death signal ends it when we die, however.
+            preexec_fn=_die_with_parent,
         )
         self._reaper = weakref.finalize(self, _end_process, self._process, self._log)
         try:
@@ -219,6 +224,19 @@ class Azurite:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"Azurite(blob={self.blob_port}, queue={self.queue_port}, table={self.table_port}, {state})"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the thread that started it ends (a parent killed with SIGKILL
+    included), so no Azurite outlives the tests or the sandbox. Linux only; elsewhere stop() and the
+    finalizer are all there is."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    # The parent may have died between fork and prctl: then the signal would never come.
+    if os.getppid() == 1:
+        os._exit(1)
 
 
 def _end_process(process: subprocess.Popen[bytes], log: IO[bytes], graceful: bool = True) -> None:

@@ -19,7 +19,6 @@ import secrets
 import shlex
 import signal
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -36,8 +35,9 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
-from sandbox.world import World, world
+from sandbox.world import World, workspace, world
 from sync_core.queues import MAX_DEQUEUE_COUNT, POISON_QUEUE, RUNS_QUEUE
+from sync_core.settings import DEFAULT_TIMEZONE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -399,13 +399,15 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     port = server.server_address[1]
-    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as Ctrl-C does
     try:
         with (
-            tempfile.TemporaryDirectory(prefix="leadpier-sandbox-") as workdir,
-            world(Path(workdir), sources=args.sources, dry_run=args.dry_run, identity=args.identity) as here,
+            workspace() as workdir,
+            world(workdir, sources=args.sources, dry_run=args.dry_run, identity=args.identity) as here,
         ):
             os.environ["SYNC_SCHEDULE"] = args.schedule
+            # The printed environment is what is served: `status` from it shows the same schedule and time zone.
+            here.settings["SYNC_SCHEDULE"] = args.schedule
+            here.settings.setdefault("SYNC_TIMEZONE", os.environ.get("SYNC_TIMEZONE") or DEFAULT_TIMEZONE)
             routes, others = index(load_app())
             key = secrets.token_urlsafe(24)
             host = Host(
@@ -426,7 +428,7 @@ def serve(args: argparse.Namespace) -> int:
                 threading.Thread(target=host.run_timer, name="timer", daemon=True),
                 threading.Thread(target=host.work_queue, name="queue", daemon=True),
             ]
-            print(banner(here, port, key, args.schedule, workdir), flush=True)
+            print(banner(here, port, key, args.schedule, str(workdir)), flush=True)
             for thread in threads:
                 thread.start()
             try:
@@ -448,10 +450,6 @@ def serve(args: argparse.Namespace) -> int:
         server.server_close()
     print("Stopped; nothing left running.", flush=True)
     return 0
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def banner(here: World, port: int, key: str, schedule: str, workdir: str) -> str:

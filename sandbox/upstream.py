@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -413,8 +413,10 @@ class FakeLeadPier(LoopbackServer):
         token_lifetime_s: int | None = 3600,
         expiry_claim: str = "exp",
         latency_s: float = 0.0,
+        rows_for_day: Callable[[str], list[dict[str, Any]]] | None = None,
     ) -> None:
         super().__init__(latency_s=latency_s)
+        self.rows_for_day = rows_for_day  # the rows of a day not set explicitly, made on first ask and kept
         self.username = username
         self.password = password
         self.token_lifetime_s = token_lifetime_s
@@ -536,8 +538,12 @@ class FakeLeadPier(LoopbackServer):
         problem = _stats_body_problem(body)
         if problem:
             return Reply.json(400, {"errorCode": "BAD_REQUEST", "message": problem, "data": None})
+        day = body["periodFrom"]
         with self._lock:
-            rows = self._rows.get(body["periodFrom"], [])
+            rows = self._rows.get(day)
+            if rows is None:
+                made = self.rows_for_day(day) if self.rows_for_day else []
+                rows = self._rows[day] = sorted(made, key=_source_key, reverse=True)
         offset, limit = body["offset"], body["limit"]
         if self.endless_pages:
             page = [{"source": f"mta_0213-lbe-e{offset + i + 1}", "visitors": 1} for i in range(limit)]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,6 +48,27 @@ def local_today() -> date:
     return utcnow().astimezone(ZoneInfo(os.environ.get("SYNC_TIMEZONE") or DEFAULT_TIMEZONE)).date()
 
 
+WORKDIR_PREFIX = "leadpier-sandbox-"
+OWNER_FILE = "owner.pid"
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[Path]:
+    """A fresh temporary folder for one sandbox, removed on the way out. A sandbox killed outright (SIGKILL) cannot
+    remove its own: the next one removes every folder whose owner process is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text())
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):  # no owner written yet (a sandbox starting now), or not ours to judge
+            continue
+    with tempfile.TemporaryDirectory(prefix=WORKDIR_PREFIX) as name:
+        (Path(name) / OWNER_FILE).write_text(str(os.getpid()))
+        yield Path(name)
+
+
 @contextlib.contextmanager
 def world(workdir: Path, *, sources: int, dry_run: bool = False, identity: bool = False) -> Iterator[World]:
     """Everything started, the app's settings set in os.environ (the sandbox's own stand-ins replace the shell's
@@ -58,13 +81,9 @@ def world(workdir: Path, *, sources: int, dry_run: bool = False, identity: bool 
         with identity_world(workdir, sources=sources, dry_run=dry_run) as here:
             yield here
         return
-    today = local_today()
-    rows: dict[str | date, list[dict[str, Any]]] = {
-        d.isoformat(): generate_rows(sources, d, seed=i) for i, d in enumerate((today - timedelta(days=1), today))
-    }
     with (
         Azurite(workdir) as azurite,
-        FakeLeadPier(rows, username=USERNAME, password=PASSWORD) as leadpier,
+        FakeLeadPier(username=USERNAME, password=PASSWORD, rows_for_day=_rows_for_day(sources)) as leadpier,
         FakeLE() as le,
     ):
         settings = {
@@ -80,9 +99,15 @@ def world(workdir: Path, *, sources: int, dry_run: bool = False, identity: bool 
         yield World(workdir, azurite, leadpier, le, settings)
 
 
-def _rows(sources: int) -> dict[str | date, list[dict[str, Any]]]:
-    today = local_today()
-    return {d.isoformat(): generate_rows(sources, d, seed=i) for i, d in enumerate((today - timedelta(days=1), today))}
+def _rows_for_day(sources: int) -> Callable[[str], list[dict[str, Any]]]:
+    """LeadPier's statistics of a day as the stand-in is asked for them: every day up to today has `sources` rows, so
+    a backfill of any past range shows data; a later day has none."""
+
+    def rows(day: str) -> list[dict[str, Any]]:
+        asked = date.fromisoformat(day)
+        return generate_rows(sources, asked) if asked <= local_today() else []
+
+    return rows
 
 
 @contextlib.contextmanager
@@ -99,7 +124,7 @@ def identity_world(workdir: Path, *, sources: int, dry_run: bool = False) -> Ite
     with (
         Azurite(workdir / "azurite", tls=certificate) as azurite,
         ManagedIdentityEndpoint(client_ids=[CLIENT_ID]) as endpoint,
-        FakeLeadPier(_rows(sources), username=USERNAME, password=PASSWORD) as leadpier,
+        FakeLeadPier(username=USERNAME, password=PASSWORD, rows_for_day=_rows_for_day(sources)) as leadpier,
         FakeLE(api_key=LE_KEY) as le,
     ):
         deployment = {

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Creates .venv (or $VENV) with the app's and the tests' packages, and installs Azurite from npm. Idempotent, and quick when
-# nothing changed: pip runs only when the requirements or the interpreter differ from the last install.
+# Creates the Python environment with the app's and the tests' packages, and installs Azurite from npm. Idempotent, and
+# quick when nothing changed: pip runs only when the requirements differ from the last install.
+#
+# One environment per Python version, .venvs/<major.minor>, and .venv a symlink to the one in use: every `.venv/bin/...`
+# path keeps working, and a shell that finds another Python switches the link instead of rebuilding. With $VENV set,
+# that folder is used as it is (no link). An older checkout's .venv folder is moved into .venvs/ and kept.
 #
 # The interpreter, in this order: $PYTHON when set; else Python 3.13 (what Azure runs: `python3.13` on the PATH, or
 # pyenv's 3.13); else `python3` when it is 3.11 or newer. Older interpreters are refused with one line.
@@ -46,10 +50,24 @@ case "$version" in
      exit 1 ;;
 esac
 
-venv=${VENV:-.venv}
-say "Python $version: $python ($why) -> $venv"
+if [ -n "${VENV:-}" ]; then
+  venv=$VENV link=""
+else
+  venv=.venvs/$version link=.venv
+  # A .venv folder from before: keep it as the environment of its own Python (paths through .venv stay valid).
+  if [ -d .venv ] && [ ! -L .venv ]; then
+    old=$(version_of .venv/bin/python || true)
+    if [ -n "$old" ] && [ ! -e ".venvs/$old" ]; then
+      mkdir -p .venvs && mv .venv ".venvs/$old"
+      say "moved the Python $old environment from .venv to .venvs/$old"
+    else
+      rm -rf .venv
+    fi
+  fi
+fi
+say "Python $version: $python ($why) -> $venv${link:+ (linked as $link)}"
 
-# Rebuild the venv when it was made with another Python.
+# Rebuild an environment that was made with another Python (a $VENV folder reused across interpreters).
 if [ -x "$venv/bin/python" ] && [ "$(version_of "$venv/bin/python" || true)" != "$version" ]; then
   say "replacing $venv (Python $(version_of "$venv/bin/python" || echo '?')) with one on Python $version"
   rm -rf "$venv"
@@ -65,6 +83,7 @@ pip_install() {
 stamp=$venv/.installed
 wanted="python $version; $(cat requirements.in requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
+  mkdir -p "$(dirname "$venv")"
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   say "installing the app's and the tests' packages into $venv (a minute the first time)..."
   pip_install --upgrade pip
@@ -82,6 +101,10 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
   fi
   echo "$wanted" > "$stamp"
   say "packages ready"
+fi
+if [ -n "$link" ] && [ "$(readlink "$link" 2>/dev/null || true)" != "$venv" ]; then
+  ln -sfn "$venv" "$link"
+  say "$link -> $venv"
 fi
 
 if [ ! -x node_modules/.bin/azurite ]; then

@@ -30,8 +30,8 @@ if [ "$#" -eq 0 ] && [ "$main_version" != "3.11" ]; then
   fi
   if [ -n "$py311" ]; then
     echo "== the Python 3.11 subset (azure-functions 1.x) ==" >&2
-    PYTHON="$py311" VENV=.venv-3.11 scripts/setup.sh
-    .venv-3.11/bin/python -m pytest -n 2 -q "${SUBSET_311[@]}"
+    PYTHON="$py311" VENV=.venvs/3.11 scripts/setup.sh   # beside .venv, which stays on the main interpreter
+    .venvs/3.11/bin/python -m pytest -n 2 -q "${SUBSET_311[@]}"
   else
     echo "== no Python 3.11 here: the 3.11 subset is skipped ==" >&2
   fi

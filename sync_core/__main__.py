@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--from", dest="first", type=_day, help="first day of a range (31 days at most)")
     sync.add_argument("--to", dest="last", type=_day, help="last day of the range")
     sync.add_argument("--dry-run", action="store_true", help="fetch, transform and record, but send nothing to LE")
+    sync.add_argument(
+        "--relogin", action="store_true", help="drop the stored LeadPier session first, so this run logs in again"
+    )
     commands.add_parser("status", help="print the /status document")
     logs = commands.add_parser("logs", help="print the last lines of a day's log")
     logs.add_argument("--lines", type=_lines, default=50, help=f"how many lines (1 to {MAX_LOG_LINES}, default 50)")
@@ -71,6 +74,11 @@ def _sync(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             refuse_future(dates, utcnow().astimezone(zone).date(), str(zone))
         except ValueError as exc:
             parser.error(str(exc))
+    if args.relogin:
+        from .services import services
+
+        # After a password change: this run proves the new password now, not when the stored token expires.
+        services().store.drop_session()
     # With APPLICATIONINSIGHTS_CONNECTION_STRING set, the run sends the telemetry it sends from the host.
     telemetry.configure_from_environment(read_environment())
     try:

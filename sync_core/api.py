@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Mapping
 from datetime import date
 
-from . import SERVICE_NAME, __version__
+from . import SERVICE_NAME, __version__, telemetry
 from .api_models import (
     AlreadyRunning,
     LogDownloadQuery,
@@ -23,7 +24,7 @@ from .api_models import (
 )
 from .backfill import plan_runs, with_children
 from .days import day_range, refuse_future
-from .records import is_run_id, utcnow
+from .records import RunRecord, is_run_id, utcnow
 from .responses import TEXT, ApiError, ApiResponse, ErrorBody, answers, bad_request, not_found
 from .runlog import MAX_LINE_CHARS
 from .services import services
@@ -76,7 +77,14 @@ def runs(params: Mapping[str, str], run_id: str | None) -> ApiResponse:
         return ApiResponse.json(200, with_children(record, store.load_run))
     query: RunsQuery = parse(RunsQuery, params)
     store = services().route_store
-    records = [with_children(r, store.load_run) for r in store.list_runs(query.limit, include_children=False)]
+    run_ids = store.iter_run_ids(include_children=False, since=query.since, until=query.until)
+    records: list[RunRecord] = []
+    # A status filter is applied to what a record says after its days are folded in, so ids are read in batches
+    # until enough match; without it the first batch is the answer.
+    while len(records) < query.limit and (batch := list(itertools.islice(run_ids, query.limit))):
+        folded = (with_children(r, store.load_run) for r in store.load_runs(batch))
+        records.extend(r for r in folded if query.status is None or r.status == query.status)
+    records = records[: query.limit]
     return ApiResponse.json(200, RunList(runs=records, count=len(records)))
 
 
@@ -118,9 +126,15 @@ def logs_download(params: Mapping[str, str]) -> ApiResponse:
     return ApiResponse(200, text, TEXT, {"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def trigger(body: bytes, trace_context: object = None) -> ApiResponse:
+    """Validate, refuse a plain run while one is going (409), write the queued record(s), answer 202 with the messages.
+    `trace_context`: the host's invocation (func.Context.trace_context), the parent of this work's telemetry."""
+    with telemetry.invocation(trace_context):
+        return _trigger(body)
+
+
 @answers
-def trigger(body: bytes) -> ApiResponse:
-    """Validate, refuse a plain run while one is going (409), write the queued record(s), answer 202 with the messages."""
+def _trigger(body: bytes) -> ApiResponse:
     request = _trigger_body(body)
     here = services()
     settings, store = here.settings, here.route_store
@@ -133,6 +147,11 @@ def trigger(body: bytes) -> ApiResponse:
                 message="A sync run is already in progress; try again when it finishes (GET /status shows it)",
             ),
         )
+    if request.relogin:
+        # Dropped before the run is queued, so whichever run comes next (this one or the timer's) logs in afresh:
+        # after a password change, a wrong new password shows at once instead of when the old token expires.
+        store.drop_session()
+        log.info("Trigger: the stored LeadPier session was dropped; the next run logs in again")
     plan = plan_runs(days, request.dry_run, settings.dry_run)
     for record in plan.records:
         store.save_run(record)
@@ -147,7 +166,7 @@ def trigger(body: bytes) -> ApiResponse:
         "Trigger accepted: run %s queued%s",
         plan.run_id,
         f" for {len(days)} day(s)" if days else "",
-        extra={"run_id": plan.run_id},
+        extra={telemetry.RUN_ID: plan.run_id},
     )
     return ApiResponse.json(202, accepted, queue_messages=[m.model_dump_json() for m in plan.messages])
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
-from datetime import date
-from typing import Annotated, Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -17,7 +18,7 @@ from pydantic import (
 )
 
 from .days import parse_day
-from .records import RunRecord
+from .records import RunRecord, RunStatus
 from .responses import bad_request
 from .runlog import MAX_LOG_LINES
 from .untrusted import one_line
@@ -85,10 +86,26 @@ class LogDownloadQuery(BaseModel):
     date: OptionalDay = Field(None, description="the day, YYYY-MM-DD (default: today in SYNC_TIMEZONE)")
 
 
+def _moment(value: Any) -> Any:
+    """Only ISO 8601 text with a UTC offset: a time without one would be read in whichever zone the reader assumes."""
+    if isinstance(value, datetime):
+        return value
+    moment = None
+    if isinstance(value, str) and value.isascii() and len(value) <= 40:
+        with contextlib.suppress(ValueError):
+            moment = datetime.fromisoformat(value)
+    if moment is None or moment.tzinfo is None:
+        raise ValueError("must be a time in ISO 8601 with its offset, such as 2026-02-13T18:00:00Z")
+    return moment
+
+
+OptionalMoment = Annotated[datetime | None, BeforeValidator(_moment)]
+
+
 class RunsQuery(BaseModel):
     """Query of GET /runs."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_plain_fields)
 
     limit: int = Field(
         20,
@@ -96,6 +113,23 @@ class RunsQuery(BaseModel):
         le=MAX_RUNS_LIMIT,
         description=f"how many runs, newest first, a whole number from 1 to {MAX_RUNS_LIMIT}",
     )
+    since: OptionalMoment = Field(
+        None,
+        description="only runs that started (or were queued) at or after this time, ISO 8601 with offset",
+        json_schema_extra={"format": "date-time"},
+    )
+    until: OptionalMoment = Field(
+        None,
+        description="only runs that started (or were queued) before this time, ISO 8601 with offset",
+        json_schema_extra={"format": "date-time"},
+    )
+    status: RunStatus | None = Field(None, description="only runs with this status")
+
+    @model_validator(mode="after")
+    def _in_order(self) -> RunsQuery:
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self
 
 
 class TriggerBody(BaseModel):
@@ -109,6 +143,10 @@ class TriggerBody(BaseModel):
     last: OptionalDay = Field(None, alias="to", description="last day of the range, YYYY-MM-DD")
     dry_run: OptionalBool = Field(
         None, description="fetch, transform and record, but send nothing to LE (default: SYNC_DRY_RUN)"
+    )
+    relogin: OptionalBool = Field(
+        None,
+        description="true: drop the stored LeadPier session first, so the next run logs in again (after a password change)",
     )
 
     @model_validator(mode="after")
@@ -146,6 +184,7 @@ def shown(value: Any) -> str:
 _ALLOWED = {
     "lines": f"lines must be a whole number from 1 to {MAX_LOG_LINES}",
     "limit": f"limit must be a whole number from 1 to {MAX_RUNS_LIMIT}",
+    "status": "status must be one of " + ", ".join(get_args(RunStatus)),
 }
 
 

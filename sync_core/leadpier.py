@@ -6,7 +6,7 @@ import contextvars
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
@@ -55,13 +55,11 @@ class LeadPierClient:
         token_ttl: timedelta,
         caller: Caller,
         sessions: SessionStore,
-        thread_init: Callable[[], None] | None = None,
     ) -> None:
         self._page_size = page_size
         self._concurrency = concurrency
         self._max_rows = max_rows_per_day
         self._caller = caller
-        self._thread_init = thread_init
         self._headers = {
             "accept": "application/json",
             "content-type": "application/json",
@@ -153,14 +151,13 @@ class LeadPierClient:
         # One page past the ceiling is asked for, so a day of exactly the ceiling's rows is not taken for more.
         end = min(first.count, self._max_rows + 1)
         offsets = iter(range(self._page_size, end, self._page_size))
-        with ThreadPoolExecutor(
-            max_workers=self._concurrency, thread_name_prefix="leadpier-page", initializer=self._thread_init
-        ) as pool:
+        with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="leadpier-page") as pool:
             futures: deque[Future[StatsPage]] = deque()
 
             def ask_ahead() -> None:
                 for offset in itertools.islice(offsets, self._concurrency - len(futures)):
-                    # Each page runs in a copy of this context, so its log lines stay with this run.
+                    # Each page runs in a copy of this context, so its log lines, its span and the host's invocation
+                    # id stay with this run.
                     futures.append(pool.submit(contextvars.copy_context().run, self._stats_page, day, offset))
 
             try:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .azure_storage import storage_errors
@@ -30,7 +30,7 @@ class RunLock:
     """The lease on the lock blob: 30 s, renewed every 10 s by a thread, released at the end.
 
     `container` is the state container: the lock blob (and the container) are created on first use.
-    `thread_init` runs first in the renewal thread (a run's log context, for example).
+    The renewal thread runs in a copy of the context that took the lease: the run's log, span and invocation.
     """
 
     def __init__(
@@ -38,11 +38,9 @@ class RunLock:
         container: ContainerClient,
         *,
         blob_name: str = LOCK_BLOB,
-        thread_init: Callable[[], None] | None = None,
     ) -> None:
         self._container = container
         self._blob: BlobClient = container.get_blob_client(blob_name)
-        self._thread_init = thread_init
         self._lease: Any = None
         self._lost: str | None = None
         self._last_renewed = 0.0
@@ -67,7 +65,9 @@ class RunLock:
         if not taken:
             return False
         self._last_renewed = time.monotonic()
-        self._thread = threading.Thread(target=self._renew, name="sync-lock-renewal", daemon=True)
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._renew,), name="sync-lock-renewal", daemon=True
+        )
         self._thread.start()
         return True
 
@@ -163,8 +163,6 @@ class RunLock:
     def _renew(self) -> None:
         from azure.core.exceptions import HttpResponseError
 
-        if self._thread_init:
-            self._thread_init()
         while not self._stop.wait(RENEW_EVERY_SECONDS):
             try:
                 self._lease.renew()

@@ -7,7 +7,7 @@ store, upstream session) and holding what the run needs while it lasts: its reco
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -103,7 +103,6 @@ def run_sync(
     request: RunRequest,
     *,
     services: Services | None = None,
-    thread_init: Callable[[], None] | None = None,
 ) -> RunRecord:
     """Run once and return the run record; every failure is recorded in it, never raised (LockBusy aside).
 
@@ -135,7 +134,7 @@ def run_sync(
             record.finish("failed", str(exc))
             record_without_settings(record, env, runlog)
             return record
-        return SyncRun(request, record, here, runlog, span=span, thread_init=thread_init).execute()
+        return SyncRun(request, record, here, runlog, span=span).execute()
 
 
 def _asked_dry_run(env: Mapping[str, str]) -> bool:
@@ -157,7 +156,6 @@ class SyncRun:
         runlog: RunLog,
         *,
         span: telemetry.Span | None = None,
-        thread_init: Callable[[], None] | None = None,
     ) -> None:
         self.request = request
         self.record = record
@@ -166,7 +164,6 @@ class SyncRun:
         self.upstream = services.upstream
         self.runlog = runlog
         self.span = span
-        self.thread_init = thread_init
         self.tally = Tally()
         self.lock: RunLock | None = None
         self.stats_read: tuple[JobStats, str | None] | None = None
@@ -178,7 +175,7 @@ class SyncRun:
         """Steps 1 to 8; the lock is released and the run recorded whatever happens."""
         storage_requests_before = self.store.requests
         try:
-            candidate = self.store.lock(self.thread_init)
+            candidate = self.store.lock()
             if not candidate.acquire(self.request.wait_for_lock_s):
                 return self._skip()
             self.lock = candidate
@@ -256,7 +253,6 @@ class SyncRun:
             token_ttl=timedelta(minutes=settings.leadpier_token_ttl_minutes),
             caller=caller,
             sessions=self.store,
-            thread_init=self.thread_init,
         )
         le = LeClient(
             url=str(settings.le_api_url),

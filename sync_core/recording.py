@@ -69,13 +69,13 @@ def persist(
         record.invalid_rows,
         f"; {record.error}" if record.error else "",
         extra={
-            "run_status": record.status,
-            "fetched_rows": record.fetched_rows,
-            "sent_records": record.sent_records,
-            "matched_records": record.matched_records,
-            "unmatched_records": record.unmatched_records,
-            "invalid_rows": record.invalid_rows,
-            "duration_ms": record.duration_ms,
+            telemetry.STATUS: record.status,
+            telemetry.FETCHED_ROWS: record.fetched_rows,
+            telemetry.SENT_RECORDS: record.sent_records,
+            telemetry.MATCHED_RECORDS: record.matched_records,
+            telemetry.UNMATCHED_RECORDS: record.unmatched_records,
+            telemetry.INVALID_ROWS: record.invalid_rows,
+            telemetry.DURATION_MS: record.duration_ms,
         },
     )
     record.log_lines = runlog.bounded()

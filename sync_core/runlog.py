@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, tzinfo
 from typing import Any
 
+from .telemetry import RUN_ID, TRIGGER
 from .untrusted import one_line
 
 LINE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"  # the old service's, wherever lines are shown
@@ -48,7 +49,8 @@ class _RunHandler(logging.Handler):
 
 
 class _RunDimensions(logging.Filter):
-    """Adds the run's id and trigger to every record, so Application Insights shows them as custom dimensions."""
+    """Adds the run's id and trigger to every record, so Application Insights shows them as custom dimensions
+    (named as on the run's span)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         run = _current.get()
@@ -80,7 +82,7 @@ class RunLog:
     def __init__(self, run_id: str, trigger: str, tz: tzinfo) -> None:
         self.formatter = ZonedFormatter(tz)
         self.lines: list[str] = []
-        self.dimensions: dict[str, Any] = {"run_id": run_id, "run_trigger": trigger}
+        self.dimensions: dict[str, Any] = {RUN_ID: run_id, TRIGGER: trigger}
         self._token: contextvars.Token[RunLog | None] | None = None
 
     def set_timezone(self, tz: tzinfo) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -176,6 +178,13 @@ class StateStore:
     def save_session(self, session: LeadPierSession, etag: str | None) -> str:
         return self._write_json(SESSION_BLOB, session, etag, create_only=etag is None)
 
+    def drop_session(self) -> None:
+        """Forget the LeadPier session: the next run logs in. Nothing to drop is not an error."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with storage_errors("dropping the LeadPier session"), contextlib.suppress(ResourceNotFoundError):
+            self._blob(SESSION_BLOB).delete_blob()
+
     # -- job statistics -----------------------------------------------------------------------------
 
     def load_job_stats(self) -> tuple[JobStats, str | None]:
@@ -228,32 +237,61 @@ class StateStore:
         record, _ = self._read_json(run_blob_name(run_id), RunRecord)
         return record
 
-    def list_runs(self, limit: int, *, include_children: bool = True) -> list[RunRecord]:
+    def list_runs(
+        self,
+        limit: int,
+        *,
+        include_children: bool = True,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[RunRecord]:
         """The newest `limit` runs, newest first: day folders newest first, run ids sort by start time.
 
         `include_children=False` leaves out a backfill's per-day runs (ids ending in .NN): the parent stands for them.
+        `since` (inclusive) and `until` (exclusive) bound the runs' ids, that is their start (or queueing) time.
         """
+        run_ids = list(
+            itertools.islice(self.iter_run_ids(include_children=include_children, since=since, until=until), limit)
+        )
+        return self.load_runs(run_ids)
+
+    def load_runs(self, run_ids: list[str]) -> list[RunRecord]:
+        """The records of these runs, read concurrently, in the same order; a run gone meanwhile is left out."""
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="runs-read") as pool:
+            return [record for record in pool.map(self.load_run, run_ids) if record is not None]
+
+    def iter_run_ids(
+        self, *, include_children: bool = True, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[str]:
+        """Run ids newest first, from name listings only, one day folder at a time as the caller asks for more."""
         from azure.core.exceptions import ResourceNotFoundError
 
+        # A run id starts with its UTC time in the same fixed-width form, so text order is time order.
+        low = _run_id_prefix(since) if since else ""
+        high = _run_id_prefix(until) if until else "~"
         with storage_errors("listing runs"):
             try:
                 days = sorted(
                     (p.name for p in self.container.walk_blobs(name_starts_with="runs/", delimiter="/")),
                     reverse=True,
                 )
-                names: list[str] = []
-                for day in days:
-                    found = (b.name for b in self.container.list_blobs(name_starts_with=day))
-                    names.extend(
-                        sorted((n for n in found if include_children or not _is_child_run_blob(n)), reverse=True)
-                    )
-                    if len(names) >= limit:
-                        break
             except ResourceNotFoundError:
-                return []
-        run_ids = [name.rsplit("/", 1)[-1].removesuffix(".json") for name in names[:limit]]
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="runs-read") as pool:
-            return [record for record in pool.map(self.load_run, run_ids) if record is not None]
+                return
+        for day in days:
+            folder = day.removeprefix("runs/").rstrip("/")
+            if folder < low[:8] or folder > high[:8]:
+                continue
+            with storage_errors("listing runs"):
+                try:
+                    names = [b.name for b in self.container.list_blobs(name_starts_with=day)]
+                except ResourceNotFoundError:
+                    return
+            for name in sorted(names, reverse=True):
+                run_id = name.rsplit("/", 1)[-1].removesuffix(".json")
+                if not is_run_id(run_id) or not low <= run_id < high:
+                    continue
+                if include_children or not _is_child_run_blob(name):
+                    yield run_id
 
     def run_ids_on(self, days: Iterable[date]) -> list[str]:
         """The ids of every run recorded on those UTC days, from name listings only (one request per day and
@@ -403,9 +441,9 @@ class StateStore:
 
     # -- the lock ----------------------------------------------------------------------------------------
 
-    def lock(self, thread_init: Callable[[], None] | None = None) -> RunLock:
+    def lock(self) -> RunLock:
         """The run lock (not yet taken): `acquire`/`try_acquire`, `check` before each write, `release` at the end."""
-        return RunLock(self.container, thread_init=thread_init)
+        return RunLock(self.container)
 
     def lock_is_held(self) -> bool:
         """Whether a run holds the lock right now (a crashed run's lease lapses within 30 s)."""
@@ -440,6 +478,12 @@ def _again_on_storage_error(write: Callable[[], Any]) -> Any:
             log.warning("A storage write failed (%s); trying it again", exc)
             time.sleep(TRANSIENT_BACKOFF_S)
     return write()
+
+
+def _run_id_prefix(moment: datetime) -> str:
+    """The start of the ids of runs that began at `moment`: ids at or after it sort at or after this text."""
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y%m%dT%H%M%S}{utc.microsecond // 1000:03d}Z"
 
 
 def _is_child_run_blob(name: str) -> bool:

@@ -1,10 +1,11 @@
 """Run telemetry: the names of a run's spans, attributes and metrics, and their export through OpenTelemetry.
 
-Application Insights shows the run span as a `requests` item, the other spans as `dependencies`, log lines as
-`traces` and the instruments as `customMetrics`; attributes become `customDimensions`. docs/OPERATIONS.md lists
-them with a query per question. Nothing here imports OpenTelemetry until telemetry is on: in the Functions host
-the Python worker configures the Azure Monitor distro (`PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true`);
-elsewhere (CLI, sandbox) `configure_from_environment` does it when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set.
+In the Functions host a run is a child of the host's invocation (the `requests` item the host sends); the run span
+and its steps are `dependencies` (InProc), log lines are `traces`, the instruments `customMetrics`; attributes and
+the run's log dimensions share one set of names and become `customDimensions`. docs/OPERATIONS.md lists them with a
+query per question. Nothing here imports OpenTelemetry until telemetry is on: in the Functions host the Python
+worker configures the Azure Monitor distro (`PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true`); elsewhere (CLI,
+sandbox) `configure_from_environment` does it when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -29,14 +31,14 @@ WORKER_TELEMETRY_SETTING = "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"
 INSTRUMENTATION_SCOPE = "leadpier_sync"
 
 # -- spans -----------------------------------------------------------------------------------------------------
-RUN_SPAN = "leadpier_sync.run"  # kind CONSUMER: a `requests` item, whoever started the run
+RUN_SPAN = "leadpier_sync.run"  # INTERNAL, the child of the host's invocation span (a root span from the CLI)
 DAY_SPAN = "leadpier_sync.day"  # one report day of the run
 LOGIN_SPAN = "leadpier_sync.login"  # a LeadPier login and the saving of its session
 PAGE_SPAN = "leadpier_sync.fetch_page"  # one page of statistics (re-logins and retries included)
 LE_PUT_SPAN = "leadpier_sync.le_put"  # the PUT of one day to LE
 STATE_WRITE_SPAN = "leadpier_sync.write_state"  # one of the blobs written at the end of a run
 
-# -- span attributes (customDimensions) ------------------------------------------------------------------------
+# -- span attributes and the run's log dimensions (customDimensions) -------------------------------------------
 RUN_ID = "sync.run_id"
 TRIGGER = "sync.trigger"
 REPORT_DATES = "sync.report_dates"  # comma-separated YYYY-MM-DD
@@ -51,6 +53,7 @@ UPSTREAM_REQUESTS = "sync.upstream_requests"
 STORAGE_REQUESTS = "sync.storage_requests"
 DURATION_MS = "sync.duration_ms"
 DRY_RUN = "sync.dry_run"
+LOCK_BUSY = "sync.lock_busy"  # True on the span of a queued run that met the lock and is delivered again
 REPORT_DATE = "sync.report_date"  # day, page and PUT spans
 PAGE_OFFSET = "sync.page_offset"
 PAGE_ROWS = "sync.page_rows"
@@ -67,8 +70,12 @@ RUNS_METRIC = "leadpier_sync.runs"  # counter: runs by status
 SENT_METRIC = "leadpier_sync.sent_records"  # counter: records sent to LE
 UNMATCHED_METRIC = "leadpier_sync.unmatched_codes"  # counter: records whose campaign code did not parse or match
 INVALID_METRIC = "leadpier_sync.invalid_rows"  # counter: unreadable LeadPier rows left out
-DURATION_METRIC = "leadpier_sync.run_duration"  # histogram, milliseconds
+DURATION_METRIC = "leadpier_sync.run.duration"  # histogram, seconds (OpenTelemetry's unit for durations)
 
+# Bounds on what the host passes, not format checks (the W3C propagator checks the format and ignores a bad one).
+TRACEPARENT_MAX_CHARS = 256
+TRACESTATE_MAX_CHARS = 512  # the W3C limit
+FLUSH_BUDGET_S = 0.5  # the most a process that ends waits for its telemetry to be sent, whatever the endpoint does
 LE_ERRORS_MAX_CHARS = 8000  # the exporter cuts a dimension at 8 KiB; whole entries only, so the JSON stays valid
 _FINAL_STATUSES = frozenset({"success", "warning", "failed", "skipped"})
 
@@ -153,19 +160,31 @@ def add_redaction_to_worker_provider() -> None:
         _instruments["redaction"] = True
 
 
-def flush(timeout_ms: int = 5000) -> None:
-    """Send what is buffered (spans, log records, metrics): at the end of a process that configured telemetry."""
+def flush(budget_s: float = FLUSH_BUDGET_S) -> None:
+    """At the end of a process that configured telemetry: send what is buffered (spans, log records, metrics),
+    waiting `budget_s` at most, whether the endpoint answers, fails or never answers; what is not sent by then is
+    dropped. The providers are shut down, each on a daemon thread: the interpreter's exit does not wait for a
+    thread still in an export, and the providers' own exit hooks find them shut down and return at once."""
     if not _configured_here:
         return
     from opentelemetry import _logs, metrics, trace
 
-    for provider in (trace.get_tracer_provider(), _logs.get_logger_provider(), metrics.get_meter_provider()):
-        force_flush = getattr(provider, "force_flush", None)
-        if callable(force_flush):
-            try:
-                force_flush(timeout_ms)
-            except Exception:
-                log.debug("flushing telemetry failed", exc_info=True)
+    def shut(provider: Any) -> None:
+        try:
+            provider.shutdown()
+        except Exception:
+            log.debug("flushing telemetry failed", exc_info=True)
+
+    threads = [
+        threading.Thread(target=shut, args=(provider,), name="telemetry-flush", daemon=True)
+        for provider in (trace.get_tracer_provider(), _logs.get_logger_provider(), metrics.get_meter_provider())
+        if callable(getattr(provider, "shutdown", None))
+    ]
+    deadline = time.monotonic() + budget_s
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def redact_query(url: str) -> str:
@@ -230,8 +249,37 @@ class Span:
 
 
 @contextlib.contextmanager
-def span(name: str, attributes: Mapping[str, Any] | None = None, *, consumer: bool = False) -> Iterator[Span]:
-    """A child span of the current one (OpenTelemetry's context follows contextvars into copied contexts)."""
+def invocation(trace_context: Any) -> Iterator[None]:
+    """While a handler runs: the host's invocation span (`context.trace_context` of the Functions host, its
+    `trace_parent` and `trace_state`) is the current span, so the run span, the storage and HTTP calls and the log
+    lines are its children and share its operation id. Explicit because the Python worker attaches the host's context
+    on its event loop, not on the thread that runs a sync function. Without telemetry, or without a valid
+    traceparent, nothing changes."""
+    traceparent = getattr(trace_context, "trace_parent", None)
+    if not enabled() or not isinstance(traceparent, str) or not traceparent.strip():
+        yield
+        return
+    from opentelemetry import context as otel_context
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    add_redaction_to_worker_provider()  # before the first span of the invocation, whoever starts it
+    carrier = {"traceparent": traceparent.strip()[:TRACEPARENT_MAX_CHARS]}
+    tracestate = getattr(trace_context, "trace_state", None)
+    if isinstance(tracestate, str) and tracestate.strip():
+        carrier["tracestate"] = tracestate.strip()[:TRACESTATE_MAX_CHARS]
+    token = otel_context.attach(TraceContextTextMapPropagator().extract(carrier))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextlib.contextmanager
+def span(
+    name: str, attributes: Mapping[str, Any] | None = None, *, not_errors: tuple[type[BaseException], ...] = ()
+) -> Iterator[Span]:
+    """An INTERNAL child span of the current one (OpenTelemetry's context follows contextvars into copied
+    contexts). An exception leaving it marks it failed and is recorded on it, unless it is one of `not_errors`."""
     if not enabled():
         yield Span()
         return
@@ -239,10 +287,18 @@ def span(name: str, attributes: Mapping[str, Any] | None = None, *, consumer: bo
 
     add_redaction_to_worker_provider()
     tracer = trace.get_tracer(INSTRUMENTATION_SCOPE)
-    kind = trace.SpanKind.CONSUMER if consumer else trace.SpanKind.INTERNAL
     clean = {k: v for k, v in (attributes or {}).items() if v is not None}
-    with tracer.start_as_current_span(name, kind=kind, attributes=clean) as current:
-        yield Span(current)
+    with tracer.start_as_current_span(
+        name, kind=trace.SpanKind.INTERNAL, attributes=clean, record_exception=False, set_status_on_exception=False
+    ) as current:
+        try:
+            yield Span(current)
+        except not_errors:
+            raise
+        except BaseException as exc:
+            current.record_exception(exc)
+            current.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
 
 
 def in_span(name: str, attributes: Mapping[str, Any], action: Callable[..., T], *args: Any) -> T:
@@ -253,10 +309,17 @@ def in_span(name: str, attributes: Mapping[str, Any], action: Callable[..., T], 
 
 @contextlib.contextmanager
 def run_span(record: RunRecord) -> Iterator[Span]:
-    """The run's span; on the way out it takes the run's outcome and counts, and the metrics are recorded."""
-    with span(RUN_SPAN, {RUN_ID: record.run_id, TRIGGER: record.trigger}, consumer=True) as current:
+    """The run's span; on the way out it takes the run's outcome and counts, and the metrics are recorded.
+    A queued run that met the lock (LockBusy, raised so the host delivers it again) is not a failure of the run:
+    the span says so in LOCK_BUSY and keeps an unset status."""
+    from .errors import LockBusy
+
+    with span(RUN_SPAN, {RUN_ID: record.run_id, TRIGGER: record.trigger}, not_errors=(LockBusy,)) as current:
         try:
             yield current
+        except LockBusy:
+            current.set(LOCK_BUSY, True)
+            raise
         finally:
             finish_run(current, record)
 
@@ -265,7 +328,8 @@ def finish_run(current: Span, record: RunRecord) -> None:
     if not enabled():
         return
     current.set(REPORT_DATES, ",".join(record.report_dates))
-    current.set(STATUS, record.status)
+    if record.status in _FINAL_STATUSES:  # not `running`: a run that met the lock has no outcome yet
+        current.set(STATUS, record.status)
     current.set(ERROR, record.error)
     current.set(DRY_RUN, record.dry_run)
     current.set(RECORDING, recording_state(record))
@@ -320,7 +384,7 @@ def _meters() -> dict[str, Any]:
                     UNMATCHED_METRIC, unit="{record}", description="Records whose campaign code did not parse or match"
                 ),
                 invalid=meter.create_counter(INVALID_METRIC, unit="{row}", description="Unreadable rows left out"),
-                duration=meter.create_histogram(DURATION_METRIC, unit="ms", description="Run duration"),
+                duration=meter.create_histogram(DURATION_METRIC, unit="s", description="Run duration"),
             )
         return _instruments
 
@@ -335,4 +399,4 @@ def record_metrics(record: RunRecord) -> None:
     instruments["unmatched"].add(sum(record.unmatched_counts.values()), dimensions)
     instruments["invalid"].add(record.invalid_rows, dimensions)
     if record.duration_ms is not None:
-        instruments["duration"].record(record.duration_ms, dimensions)
+        instruments["duration"].record(record.duration_ms / 1000, dimensions)

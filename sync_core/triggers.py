@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from . import telemetry
 from .api_models import RunMessage
 from .errors import LockBusy, SettingsError, StorageError
 from .pipeline import BACKFILL_LOCK_WAIT_S, RunRequest, run_sync
@@ -23,14 +24,20 @@ def run_queued(
     body: bytes | str,
     *,
     dequeue_count: int | None = None,
-    thread_init: Callable[[], None] | None = None,
+    trace_context: object = None,
 ) -> RunRecord | None:
     """Do the run a /trigger message asked for, under its own run id; a dated run waits for the lock.
 
     A failed run is recorded, not raised. LockBusy is raised so the host delivers the message again;
     on the last delivery the record says so first, since the message then goes to the poison queue.
     A message for a run that already finished (redelivered after the host lost track) is not run twice.
+    `trace_context`: the host's invocation (func.Context.trace_context), the parent of the run's telemetry.
     """
+    with telemetry.invocation(trace_context):
+        return _run_queued(body, dequeue_count)
+
+
+def _run_queued(body: bytes | str, dequeue_count: int | None) -> RunRecord | None:
     try:
         message = RunMessage.model_validate_json(body)
     except ValidationError as exc:
@@ -41,7 +48,7 @@ def run_queued(
             "Run %s already finished (%s); the redelivered message is not run again",
             message.run_id,
             existing.status,
-            extra={"run_id": message.run_id},
+            extra={telemetry.RUN_ID: message.run_id},
         )
         return existing
     request = RunRequest(
@@ -54,7 +61,7 @@ def run_queued(
         queued_at=message.queued_at,
     )
     try:
-        return run_sync(request, thread_init=thread_init)
+        return run_sync(request)
     except LockBusy:
         if (dequeue_count or 0) >= MAX_DEQUEUE_COUNT:
             _record_abandoned(message)
@@ -63,7 +70,7 @@ def run_queued(
             message.run_id,
             dequeue_count or "?",
             MAX_DEQUEUE_COUNT,
-            extra={"run_id": message.run_id},
+            extra={telemetry.RUN_ID: message.run_id},
         )
         raise
 
@@ -122,10 +129,12 @@ def run_from_timer(
     schedule_status: Mapping[str, Any] | None,
     *,
     past_due: bool,
-    thread_init: Callable[[], None] | None = None,
+    trace_context: object = None,
 ) -> RunRecord:
-    """A run with trigger `timer`; a past-due firing is logged and run normally."""
-    timer = timer_status(schedule_status, past_due)
-    if past_due:
-        log.warning("The timer fired past due (last %s, next %s); running now", timer.last, timer.next)
-    return run_sync(RunRequest(trigger="timer", timer=timer), thread_init=thread_init)
+    """A run with trigger `timer`; a past-due firing is logged and run normally.
+    `trace_context`: the host's invocation (func.Context.trace_context), the parent of the run's telemetry."""
+    with telemetry.invocation(trace_context):
+        timer = timer_status(schedule_status, past_due)
+        if past_due:
+            log.warning("The timer fired past due (last %s, next %s); running now", timer.last, timer.next)
+        return run_sync(RunRequest(trigger="timer", timer=timer))

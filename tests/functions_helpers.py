@@ -41,21 +41,6 @@ def indexed_functions(module: Any | None = None) -> dict[str, Function]:
     return {fn.get_function_name(): fn for fn in module.app.get_functions()}
 
 
-class RecordingLocal:
-    """Context.thread_local_storage: per-thread attributes, remembering which threads set what."""
-
-    def __init__(self, seen: list[tuple[str, str, Any]]) -> None:
-        self.__dict__["_seen"] = seen
-        self.__dict__["_local"] = threading.local()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._seen.append((threading.current_thread().name, name, value))
-        setattr(self._local, name, value)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["_local"], name)
-
-
 class Context:
     """The parts of func.Context this app uses."""
 
@@ -63,8 +48,7 @@ class Context:
         self.invocation_id = str(uuid.uuid4())
         self.function_name = function_name
         self.function_directory = str(REPO_ROOT)
-        self.thread_local_storage_seen: list[tuple[str, str, Any]] = []
-        self.thread_local_storage = RecordingLocal(self.thread_local_storage_seen)
+        self.thread_local_storage = threading.local()
 
 
 class App:

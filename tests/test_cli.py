@@ -313,3 +313,15 @@ def test_secrets_never_reach_the_printed_output(
 
     for secret in ("Cli-Secret-Key", sync_env["LEADPIER_PASSWORD"], leadpier.issued_tokens[0], "AccountKey"):
         assert secret not in printed
+
+
+def test_relogin_drops_the_stored_session_so_the_run_logs_in_again(
+    sync_env: dict[str, str], capsys: pytest.CaptureFixture[str], leadpier: FakeLeadPier, le: FakeLE
+) -> None:
+    leadpier.set_rows(DAY, ROWS)
+    assert cli(capsys, "sync", "--date", DAY)[0] == 0
+    assert cli(capsys, "sync", "--date", DAY)[0] == 0
+    assert leadpier.logins == 1  # the stored session is reused
+    code, out, _ = cli(capsys, "sync", "--date", DAY, "--relogin")
+    assert code == 0 and json.loads(out)["status"] == "success"
+    assert leadpier.logins == 2

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +16,8 @@ from sandbox.data import generate_rows
 from sandbox.history import synthetic_runs
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core import dashboard
-from sync_core.records import RunRecord, utcnow
+from sync_core.dashboard.figures import run_time
+from sync_core.records import DayResult, RunRecord, utcnow
 from sync_core.settings import load_settings
 from sync_core.status import StatusDocument
 from sync_core.store import StateStore
@@ -42,13 +44,36 @@ def page(app: App, key: str | None = KEY) -> tuple[int, str, dict[str, str]]:
     return response.status_code, response.get_body().decode(), dict(response.headers)
 
 
-def marks(html: str) -> list[tuple[str, str]]:
-    """(status, run id) of every bar of the chart."""
-    return re.findall(r'<rect class="run s-(\w+)" data-run-id="([^"]+)"', html)
+def segments(html: str) -> list[tuple[str, str, int]]:
+    """(hour, status, runs) of every stacked part of the chart."""
+    found = re.findall(r'<rect class="seg s-\w+" data-since="([^"]+)" data-status="(\w+)" data-count="(\d+)"', html)
+    return [(since, status, int(count)) for since, status, count in found]
+
+
+def columns(html: str) -> dict[str, int]:
+    """hour -> runs, of every column of the chart."""
+    return {
+        since: int(n) for since, n in re.findall(r'<rect class="hour" data-since="([^"]+)" data-count="(\d+)"', html)
+    }
 
 
 def run_links(html: str) -> list[str]:
-    return [unescape(h) for h in re.findall(r'href="(/runs/[^"]+)"', html)]
+    return [unescape(h) for h in re.findall(r'href="(/runs[^"]*)"', html)]
+
+
+def hour_of(run: RunRecord) -> str:
+    """The chart's column of a run: the UTC hour of its id, as the chart (in Asia/Kolkata, :30 in UTC) starts them."""
+    moment = run_time(run)
+    local = moment.astimezone(IST).replace(minute=0, second=0, microsecond=0)
+    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def listed(app: App, link: str) -> list[str]:
+    """The run ids a link of the page opens, asked of GET /runs as the browser would."""
+    path, _, query = unescape(link).partition("?")
+    assert path == "/runs"
+    params = dict(parse_qsl(query))
+    return [r["run_id"] for r in body(app.get("runs", path, params=params))["runs"]]
 
 
 # -- through the function ------------------------------------------------------------------------------
@@ -61,24 +86,29 @@ def test_with_no_runs_the_page_says_so_under_a_strict_policy(app: App) -> None:
     policy = headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy
     assert "No runs in the last 7 days yet" in html
-    assert "none yet" in html
-    assert marks(html) == []
+    assert "no finished timer run in the last 7 days" in html and "LE has answered for no report day" in html
+    assert segments(html) == [] and columns(html) == {}
     assert not re.search(r"<script|https?://(?!www\.w3\.org)", html)  # nothing loaded from anywhere
     day = today().isoformat()
     assert f"/logs/download?date={day}&amp;{KEY_QUERY}" in html
 
 
-def test_one_timer_run_is_one_bar_and_its_report_days(app: App, le: FakeLE) -> None:
+def test_one_timer_run_is_one_column_that_opens_it_and_its_report_days(app: App, le: FakeLE) -> None:
     app.tick()
     status, html, _ = page(app)
     assert status == 200
     (run,) = body(app.get("runs", "/runs"))["runs"]
-    assert marks(html) == [(run["status"], run["run_id"])]
     assert run["status"] in ("success", "warning")
+    hour = hour_of(RunRecord.model_validate(run))
+    assert segments(html) == [(hour, run["status"], 1)] and columns(html) == {hour: 1}
+    hour_links = [h for h in run_links(html) if f"since={hour.replace(':', '%3A')}" in h]
+    assert len(hour_links) == 2  # the column, and its one coloured part
+    assert all(listed(app, link) == [run["run_id"]] for link in hour_links)
     days = re.findall(r"<tr><td>(\d{4}-\d{2}-\d{2})</td><td class=\"num\">([\d,]+)</td>", html)
     held = {d: len(records) for d, records in le.received_days().items()}
     assert {d: int(n.replace(",", "")) for d, n in days} == held
-    assert run["run_id"] in html and "Last run" in html
+    timer_tile = html.split('id="last-timer-run"', 1)[1].split("</div>", 1)[0]
+    assert run["run_id"] in timer_tile and run["status"] in timer_tile
 
 
 def test_a_failed_run_is_listed_with_its_error_and_a_link_that_opens_it(app: App, le: FakeLE) -> None:
@@ -87,9 +117,9 @@ def test_a_failed_run_is_listed_with_its_error_and_a_link_that_opens_it(app: App
     _, html, _ = page(app)
     (run,) = body(app.get("runs", "/runs"))["runs"]
     assert run["status"] == "failed"
-    problems = html.split('id="problems"', 1)[1]
+    problems = html.split('id="problems"', 1)[1].split("</section>", 1)[0]
     assert "failed" in problems and unescape(problems).count(run["error"]) == 1
-    link = next(h for h in run_links(problems) if run["run_id"] in h)
+    link = next(h for h in run_links(problems) if f"/runs/{run['run_id']}" in h)
     path, _, query = link.partition("?")
     assert query == KEY_QUERY
     run_id = path.rsplit("/", 1)[1]
@@ -103,7 +133,7 @@ def test_without_a_key_in_the_address_the_links_carry_none(app: App) -> None:
     assert run_links(html) and all("code=" not in link for link in run_links(html))
 
 
-def test_a_full_week_of_runs_is_drawn_one_bar_each_and_read_once(sync_env: dict[str, str]) -> None:
+def test_a_full_week_of_runs_is_one_column_an_hour_each_opening_its_runs(sync_env: dict[str, str]) -> None:
     settings = load_settings()
     store = StateStore(settings.storage)
     store.ensure_container()
@@ -115,13 +145,18 @@ def test_a_full_week_of_runs_is_drawn_one_bar_each_and_read_once(sync_env: dict[
     view = dashboard.collect({"code": KEY}, cache=cache, now=now + timedelta(seconds=1))
     html = dashboard.render(view)
     assert len(history) == 7 * 144
-    assert sorted(rid for _, rid in marks(html)) == sorted(r.run_id for r in history)
-    by_status = {s: sum(1 for r in history if r.status == s) for s in ("failed", "warning", "skipped")}
-    assert {s: sum(1 for m, _ in marks(html) if m == s) for s in by_status} == by_status
+    shown = [r for r in history if hour_of(r) >= min(columns(html))]  # the chart starts on the hour
+    assert len(shown) >= len(history) - 6
+    assert columns(html) == Counter(hour_of(r) for r in shown)
+    assert Counter((h, s) for h, s, _ in segments(html) for _ in range(1)) == Counter(
+        (hour_of(r), r.status) for r in {(hour_of(r), r.status): r for r in shown}.values()
+    )
+    assert {(h, s): n for h, s, n in segments(html)} == Counter((hour_of(r), r.status) for r in shown)
+    assert len(columns(html)) >= 7 * 24 - 1
     assert cache.reads == len(history)
     again = dashboard.collect({"code": KEY}, cache=cache, now=now + timedelta(seconds=2))
     assert cache.reads == len(history)  # nothing new: listings only
-    assert dashboard.render(again).count('<rect class="run') == len(history)
+    assert columns(dashboard.render(again)) == columns(html)
     assert len(re.findall(r'<li><a class="run-link"', html)) == dashboard.PROBLEMS_SHOWN
 
 
@@ -133,7 +168,7 @@ def test_a_run_older_than_seven_days_is_left_out(sync_env: dict[str, str]) -> No
     fresh = next(synthetic_runs(utcnow(), days=1, per_day=1))
     store.save_run(fresh)
     html = dashboard.render(dashboard.collect({}, cache=dashboard.RunCache()))
-    assert [rid for _, rid in marks(html)] == [fresh.run_id]
+    assert segments(html) == [(hour_of(fresh), fresh.status, 1)]
 
 
 def test_storage_trouble_gives_a_page_that_says_so(sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -215,7 +250,7 @@ def test_everything_from_state_and_the_request_is_escaped() -> None:
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&quot;&#x27;" in html
     assert "Asia/&lt;Kolkata&gt;" in html
     assert "code=a%22b%26c%3Cd%3E" in html
-    assert unescape(html).count(HOSTILE) >= 3  # the last error, the failed run, the bar's tooltip
+    assert unescape(html).count(HOSTILE) >= 2  # the timer run's error, the failed run
 
 
 def test_the_page_works_with_one_run_and_no_health_verdict() -> None:
@@ -228,7 +263,7 @@ def test_the_page_works_with_one_run_and_no_health_verdict() -> None:
         sent_records=12,
     )
     html = dashboard.render(dashboard.DashboardView(now, IST, "Asia/Kolkata", None, _status(), [run]))
-    assert marks(html) == [("success", run.run_id)]
+    assert segments(html) == [(hour_of(run), "success", 1)]
     assert "unknown" in html  # no health document: said, not guessed
     assert "in 0 s" not in html and "No failed or warning runs" in html
 
@@ -244,3 +279,101 @@ def test_day_labels_follow_the_time_zone(now: datetime) -> None:
     local_days = [now.date() - timedelta(days=d) for d in range(7, -1, -1)]
     assert 6 <= len(labels) <= 7
     assert labels == [f"{d:%a %d %b}" for d in local_days if f"{d:%a %d %b}" in labels]  # in order, each once
+
+
+# -- the figures ----------------------------------------------------------------------------------------
+
+
+def _run(minutes_ago: int, now: datetime, **fields: object) -> RunRecord:
+    from sync_core.records import new_run_id
+
+    started = now - timedelta(minutes=minutes_ago)
+    values: dict[str, object] = {"trigger": "timer", "status": "success", "finished_at": started} | fields
+    return RunRecord(run_id=new_run_id(started), started_at=started, **values)  # type: ignore[arg-type]
+
+
+def _tile(html: str, tile_id: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", " ", html.split(f'id="{tile_id}"', 1)[1].split("</div>", 1)[0]))
+
+
+def test_the_headline_is_the_latest_timer_run_with_the_latest_manual_run_beside_it() -> None:
+    now = datetime(2026, 2, 13, 18, 10, tzinfo=IST)
+    timer = _run(9, now, sent_records=1234, matched_records=1200, unmatched_records=34)
+    skipped = _run(5, now, status="skipped")
+    manual = _run(2, now, trigger="manual", sent_records=0, dry_run=True, report_dates=["2026-02-01"])
+    html = dashboard.render(
+        dashboard.DashboardView(now, IST, "Asia/Kolkata", None, _status(), [timer, skipped, manual])
+    )
+    headline = _tile(html, "last-timer-run")
+    assert "success" in headline and "1,234 sent" in headline and "1,200 matched" in headline
+    beside = _tile(html, "last-manual-run")
+    assert "0 sent" in beside and "2026-02-01" in beside and "dry run" in beside
+    assert f"/runs/{timer.run_id}" in html.split('id="last-timer-run"', 1)[1].split("</div>", 1)[0]
+
+
+def test_report_days_show_only_days_le_answered() -> None:
+    now = datetime(2026, 2, 13, 18, 10, tzinfo=IST)
+    answered = _run(
+        30,
+        now,
+        days=[
+            DayResult(report_date="2026-02-12", sent_records=5, matched_records=4, unmatched_records=1, le_success=True)
+        ],
+    )
+    dry = _run(20, now, dry_run=True, days=[DayResult(report_date="2026-02-13", sent_records=9)])
+    failed = _run(
+        10, now, status="failed", days=[DayResult(report_date="2026-02-11", sent_records=3, error="LE update failed")]
+    )
+    days = dashboard.report_days([answered, dry, failed])
+    assert [(d.report_date, d.sent_records, d.matched_records) for d in days] == [("2026-02-12", 5, 4)]
+
+
+def test_unmatched_codes_are_totalled_by_reason_from_the_runs_counts() -> None:
+    now = datetime(2026, 2, 13, 18, 10, tzinfo=IST)
+    older = _run(20, now, unmatched_counts={"unknown_domain": 3}, unmatched_codes={"unknown_domain": ["a-xyz-e1"]})
+    newest = _run(
+        10,
+        now,
+        unmatched_counts={"invalid_format": 56, "unknown_domain": 7},
+        unmatched_codes={"invalid_format": [f"bad-{i}" for i in range(20)], "unknown_domain": ["mta_0213-qqq-e1"]},
+    )
+    html = dashboard.render(dashboard.DashboardView(now, IST, "Asia/Kolkata", None, _status(), [older, newest]))
+    section = unescape(
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.split('id="unmatched"', 1)[1].split("</section>")[0]))
+    )
+    assert "56 invalid format" in section and "7 unknown domain" in section
+    assert section.index("invalid format") < section.index("unknown domain")  # the most records first
+    assert "bad-0" in section and "bad-19" not in section and "12 more in the run" in section
+    assert "mta_0213-qqq-e1" in section and "a-xyz-e1" not in section  # the latest run's examples
+    assert "met by 2 runs" in section
+
+
+def test_the_schedule_is_said_in_words_beside_it() -> None:
+    now = datetime(2026, 2, 13, 18, 10, tzinfo=IST)
+    html = dashboard.render(dashboard.DashboardView(now, IST, "Asia/Kolkata", None, _status(), []))
+    assert "0 */10 * * * *" in _tile(html, "next-run") and "every 10 minutes (UTC)" in _tile(html, "next-run")
+
+
+def test_the_last_lines_of_todays_and_yesterdays_logs_are_on_the_page(app: App) -> None:
+    app.tick()
+    _, html, _ = page(app)
+    logs = html.split('id="logs"', 1)[1].split("</section>", 1)[0]
+    tail = body(app.get("logs", "/logs", params={"lines": "8"}))["logs"]
+    assert tail and all(line[:400] in unescape(logs) for line in tail)
+    assert f"No log for {(today() - timedelta(days=1)).isoformat()}" in logs
+
+
+def test_a_backfill_is_one_run_in_its_hour_as_runs_lists_it(app: App) -> None:
+    first, last = (today() - timedelta(days=3)).isoformat(), (today() - timedelta(days=2)).isoformat()
+    response, queued = app.post_trigger({"from": first, "to": last})
+    parent = body(response)["run_id"]
+    for message in queued.get():
+        app.work(message)
+    _, html, _ = page(app)
+    record = RunRecord.model_validate(body(app.get("runs", f"/runs/{parent}", route_params={"run_id": parent})))
+    assert record.status in ("success", "warning") and record.report_dates == [first, last]
+    assert segments(html) == [(hour_of(record), record.status, 1)]  # the parent, its two days folded in
+    (column,) = [h for h in run_links(html) if "status=" not in h and "since=" in h]
+    assert listed(app, column) == [parent]
+    manual = _tile(html, "last-manual-run")
+    assert record.status in manual and f"{record.sent_records:,} sent" in manual

@@ -6,9 +6,12 @@ and docs/dashboard-dark.png, the ones the README shows.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import threading
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -74,8 +77,8 @@ def history(app: App, le: FakeLE) -> dict[str, Any]:
     return {"store": store, "failed": real[0], "total": len(past) + len(real)}
 
 
-@pytest.fixture
-def served(history: dict[str, Any]) -> Iterator[str]:
+@contextlib.contextmanager
+def serving() -> Iterator[str]:
     """Every HTTP route of the app on 127.0.0.1, through the same code as `scripts/sandbox.sh --serve`."""
     routes, _ = index(load_function_app())
     host = Host(routes, None, None, KEY, os.environ["AzureWebJobsStorage"], "0 */10 * * * *")
@@ -85,6 +88,26 @@ def served(history: dict[str, Any]) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def served(history: dict[str, Any]) -> Iterator[str]:
+    with serving() as base:
+        yield base
+
+
+@pytest.fixture
+def three_runs(app: App, le: FakeLE) -> Iterator[tuple[str, list[Any]]]:
+    """Three real timer runs against the stand-ins, a success, a warning and a failure, close together."""
+    app.tick()
+    le.faults.add("put", status=200, body={"success": False, "message": "campaign table is being rebuilt"})
+    app.tick()
+    le.faults.add("put", status=400, body={"success": False, "message": "bad payload"}, times=2)
+    app.tick()
+    runs = StateStore(load_settings().storage).list_runs(3)
+    assert sorted(r.status for r in runs) == ["failed", "success", "warning"]
+    with serving() as base:
+        yield base, runs
 
 
 @pytest.fixture
@@ -117,33 +140,105 @@ def screenshot_folder(tmp_path: Path) -> Path:
     return REPO_ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
-def test_the_dashboard_in_a_real_browser(browser: Any, served: str, history: dict[str, Any], tmp_path: Path) -> None:
+# Where a click at each column and each coloured part lands: its own link, or (near the top of a full column) a part
+# of the same hour. Checked in the page, so every one of the week's marks is tried at once.
+WHERE_CLICKS_LAND = """() => [...document.querySelectorAll('#runs-chart a')].map(a => {
+  const mark = a.querySelector('rect'), box = mark.getBoundingClientRect();
+  const y = mark.classList.contains('hour') ? box.top + 1 : box.top + box.height / 2;
+  const hit = document.elementFromPoint(box.left + box.width / 2, y);
+  return {href: a.getAttribute('href'), kind: mark.getAttribute('class'), since: mark.dataset.since,
+          status: mark.dataset.status || null, count: Number(mark.dataset.count), width: box.width,
+          own: hit === mark, same_hour: !!hit && hit.dataset.since === mark.dataset.since};
+})"""
+
+
+def marks_land_and_open_their_runs(page: Any, base: str) -> list[dict[str, Any]]:
+    """Every column and coloured part is hit by a click at it, and its link lists as many runs as it shows."""
+    marks = page.evaluate(WHERE_CLICKS_LAND)
+    assert marks
+    for mark in marks:
+        assert mark["own"] or (mark["kind"] == "hour" and mark["same_hour"]), mark
+
+    def opened(mark: dict[str, Any]) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(base + mark["href"], timeout=30) as answer:
+            return list(json.load(answer)["runs"])
+
+    with ThreadPoolExecutor(4) as pool:  # the links of a week: a few hundred, asked as a browser would
+        for mark, runs in zip(marks, pool.map(opened, marks), strict=True):
+            assert len(runs) == mark["count"], mark
+            assert all(r["status"] == mark["status"] for r in runs if mark["status"]), mark
+    return list(marks)
+
+
+def labels_do_not_overlap(page: Any) -> None:
+    boxes = page.evaluate(
+        "() => [...document.querySelectorAll('.xlabels span')].map(s => s.getBoundingClientRect())"
+        ".map(b => [b.left, b.right])"
+    )
+    assert len(boxes) >= 6
+    assert all(left_next >= right for (_, right), (left_next, _) in itertools.pairwise(boxes)), boxes
+
+
+def test_the_dashboard_at_a_week(browser: Any, served: str, history: dict[str, Any], tmp_path: Path) -> None:
     page, requests, problems = open_dashboard(browser, served, "light")
     assert problems == []
     assert requests and all(url.startswith(served + "/") or url.startswith("data:") for url in requests), requests
 
-    assert page.locator("#runs-chart rect.run").count() == history["total"]
+    marks = marks_land_and_open_their_runs(page, served)
+    hours = [m for m in marks if m["kind"] == "hour"]
+    assert 7 * 24 - 1 <= len(hours) <= 7 * 24 and sum(m["count"] for m in hours) <= history["total"]
+    assert min(m["width"] for m in hours) >= 4  # a column a pointer can find, at a week of runs
     failed = history["failed"]
-    mark = page.locator(f'#runs-chart rect[data-run-id="{failed.run_id}"]')
-    assert mark.get_attribute("class") == "run s-failed"
     assert page.locator("#problems").inner_text().count(failed.error) == 1
+    assert "Every 10 minutes".lower() in page.locator("#next-run").inner_text().lower()
 
     folder = screenshot_folder(tmp_path)
     page.screenshot(path=str(folder / "dashboard-light.png"), full_page=True)
     dark, _, dark_problems = open_dashboard(browser, served, "dark")
     assert dark_problems == []
     dark.screenshot(path=str(folder / "dashboard-dark.png"), full_page=True)
-    phone, _, phone_problems = open_dashboard(browser, served, "light", width=390)
+    phone, _, phone_problems = open_dashboard(browser, served, "light", width=360)
     assert phone_problems == []
-    assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sideways on a phone
-    phone.screenshot(path=str(tmp_path / "dashboard-phone.png"), full_page=True)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360  # nothing sideways on a phone
+    labels_do_not_overlap(phone)
+    labels_do_not_overlap(page)
+    phone.screenshot(path=str(folder / "dashboard-phone.png"), full_page=True)
 
-    mark.click()
-    page.wait_for_url(f"**/runs/{failed.run_id}?code={KEY}")
+    # The coloured part of the last hour holding the failed run opens a list with that run in it.
+    part = page.locator(f'#runs-chart rect.seg.s-failed[data-since="{_hour(failed)}"]')
+    part.click()
+    page.wait_for_url("**/runs?*status=failed*")
     document = json.loads(page.locator("body").inner_text())
-    assert document["run_id"] == failed.run_id and document["status"] == "failed"
+    assert failed.run_id in [r["run_id"] for r in document["runs"]]
+    assert {r["status"] for r in document["runs"]} == {"failed"}
     # (The JSON document has no icon, so Chromium asks for /favicon.ico there and logs its 404: not the page's.)
     assert all(url.startswith(served + "/") or url.startswith("data:") for url in requests), requests
+
+
+def test_the_dashboard_at_three_runs(browser: Any, three_runs: tuple[str, list[Any]], tmp_path: Path) -> None:
+    base, runs = three_runs
+    page, _, problems = open_dashboard(browser, base, "light")
+    assert problems == []
+    marks = marks_land_and_open_their_runs(page, base)
+    parts = [m for m in marks if m["kind"].startswith("seg")]
+    assert sorted(m["status"] for m in parts) == ["failed", "success", "warning"] and all(
+        m["count"] == 1 for m in parts
+    )
+    for run in runs:  # each run's own coloured part opens exactly that run
+        page.locator(f'#runs-chart rect.seg.s-{run.status}[data-since="{_hour(run)}"]').click()
+        page.wait_for_url(f"**/runs?*status={run.status}*")
+        assert [r["run_id"] for r in json.loads(page.locator("body").inner_text())["runs"]] == [run.run_id]
+        page.go_back()
+    page.screenshot(path=str(screenshot_folder(tmp_path) / "dashboard-three-runs.png"), full_page=True)
+
+
+def _hour(run: Any) -> str:
+    """The chart's column of a run, as its data-since shows it."""
+    from sync_core.dashboard.figures import run_time, window_start
+
+    tz = load_settings().timezone
+    start = window_start(run_time(run), tz)  # the last column of a chart drawn then is the run's hour
+    return (start + timedelta(hours=7 * 24 - 1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_the_key_is_needed_in_the_browser_too(browser: Any, served: str) -> None:

@@ -185,22 +185,6 @@ def test_a_failed_run_is_recorded_not_raised(app: App, le: FakeLE) -> None:
     assert record["error"] and "Traceback" not in record["error"]
 
 
-def test_threads_a_run_starts_carry_the_invocation_id(
-    app: App, leadpier: FakeLeadPier, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LEADPIER_PAGE_SIZE", "5")  # several pages: fetched by a thread pool
-    leadpier.set_rows(today(), generate_rows(23, today()))
-    _, queued = app.post_trigger({"date": today().isoformat()})
-    context = Context("sync_worker")
-    app.work(queued.get()[0], context=context)
-    page_threads = {
-        t
-        for t, name, value in context.thread_local_storage_seen
-        if name == "invocation_id" and value == context.invocation_id
-    }
-    assert any(t.startswith("leadpier-page") for t in page_threads)
-
-
 # -- POST /trigger: bad input ---------------------------------------------------------------------------
 
 
@@ -218,6 +202,7 @@ def test_threads_a_run_starts_carry_the_invocation_id(
         ({"date": "2026-01-01", "from": "2026-01-01", "to": "2026-01-02"}, "not both"),
         ({"day": "2026-01-01"}, "unknown field"),
         ({"date": "2999-01-01"}, "after today"),
+        ({"relogin": "yes"}, "relogin must be true or false"),
         # Hostile bodies: each a 400 that says why, never a 500 or a queued run.
         (b"[" * 4000, "not JSON"),
         (b'{"date": ' + b"[" * 500 + b"]" * 500 + b"}", "date must be a date in the form YYYY-MM-DD (got an array)"),
@@ -289,6 +274,64 @@ def test_runs_are_listed_newest_first_up_to_the_limit(app: App) -> None:
     assert listed["count"] == 2
     assert [r["run_id"] for r in listed["runs"]] == ids[::-1][:2]
     assert body(app.get("runs", "/runs"))["count"] == 3
+
+
+def _record_at(store: StateStore, started: datetime, status: str) -> str:
+    """A finished timer run recorded as started at `started`, as the pipeline names and writes it."""
+    from sync_core.records import RunRecord, new_run_id
+
+    run_id = new_run_id(started)
+    store.save_run(RunRecord(run_id=run_id, trigger="timer", status=status, started_at=started))  # type: ignore[arg-type]
+    return run_id
+
+
+def test_runs_filter_by_time_and_status(app: App, sync_env: dict[str, str]) -> None:
+    store = StateStore(load_storage_target(sync_env))
+    hour = datetime(2026, 2, 13, 10, tzinfo=UTC)
+    ids = {
+        (minutes, status): _record_at(store, hour + timedelta(minutes=minutes), status)
+        for minutes, status in [(-10, "success"), (0, "success"), (10, "failed"), (50, "success"), (60, "failed")]
+    }
+    in_hour = {"since": "2026-02-13T10:00:00Z", "until": "2026-02-13T16:30:00+05:30"}  # 10:00 to 11:00 UTC
+    listed = body(app.get("runs", "/runs", params=in_hour))
+    assert [r["run_id"] for r in listed["runs"]] == [ids[(50, "success")], ids[(10, "failed")], ids[(0, "success")]]
+    failed = body(app.get("runs", "/runs", params=in_hour | {"status": "failed"}))
+    assert [r["run_id"] for r in failed["runs"]] == [ids[(10, "failed")]]
+    every_failed = body(app.get("runs", "/runs", params={"status": "failed", "limit": "1"}))
+    assert [r["run_id"] for r in every_failed["runs"]] == [ids[(60, "failed")]]
+    since = body(app.get("runs", "/runs", params={"since": "2026-02-13T11:00:00Z"}))
+    assert [r["run_id"] for r in since["runs"]] == [ids[(60, "failed")]]
+    assert body(app.get("runs", "/runs", params={"until": "2026-02-13T10:00:00Z"}))["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "params, says",
+    [
+        ({"since": "2026-02-13T10:00:00"}, "since must be a time in ISO 8601 with its offset"),
+        ({"until": "yesterday"}, "until must be a time in ISO 8601 with its offset"),
+        ({"since": "1739440800"}, "since must be a time"),
+        ({"since": "2026-02-13T11:00:00Z", "until": "2026-02-13T10:00:00Z"}, "since must be before until"),
+        ({"status": "broken"}, "status must be one of queued, running, success, warning, failed, skipped"),
+    ],
+)
+def test_bad_runs_filters_get_400_naming_what_is_allowed(app: App, params: dict[str, str], says: str) -> None:
+    response = app.get("runs", "/runs", params=params)
+    assert response.status_code == 400
+    assert says in body(response)["error"]
+
+
+def test_relogin_drops_the_stored_session_so_the_next_run_logs_in(
+    app: App, leadpier: FakeLeadPier, blob_container: ContainerClient
+) -> None:
+    app.tick()
+    app.tick()
+    assert leadpier.logins == 1  # the stored session is reused
+    response, queued = app.post_trigger({"relogin": True})
+    assert response.status_code == 202
+    assert "source.json" not in blob_names(blob_container)
+    app.work(queued.get()[0])
+    assert leadpier.logins == 2
+    assert "source.json" in blob_names(blob_container)
 
 
 # -- the timer ------------------------------------------------------------------------------------------

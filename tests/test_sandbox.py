@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ def _env() -> dict[str, str]:
         ["--port", "70000"],
         ["--schedule", "every minute"],
         ["--json", "--serve"],
+        ["--port", "7072"],
+        ["--schedule", "0 */5 * * * *"],
         ["--nope"],
     ],
 )
@@ -111,8 +114,11 @@ class Served:
     key: str
     lines: list[str]
 
-    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, bytes, Any]:
-        request = urllib.request.Request(self.base + path, headers=headers or {}, method=method)
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, method: str = "GET", body: Any = None
+    ) -> tuple[int, bytes, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, response.read(), response.headers
@@ -135,6 +141,8 @@ def start_served(*extra: str) -> Served:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # a terminal's Ctrl-C is sent below, to this process only
+        # As a background job of a non-interactive shell starts: SIGINT ignored. Ctrl-C must stop it all the same.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     lines: list[str] = []
     seen: queue.Queue[str] = queue.Queue()
@@ -272,3 +280,54 @@ def test_the_sandbox_never_touches_the_storage_or_upstreams_of_the_shell_or_loca
         assert real_leadpier.requests == [] and real_le.puts == []
     with BlobServiceClient.from_connection_string(azurite_fresh.connection_string) as outside:
         assert [c.name for c in outside.list_containers()] == []
+
+
+def _port_answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_serve_prints_the_environment_it_serves_and_backfills_any_past_day(served: Served) -> None:
+    key = {"x-functions-key": served.key}
+    output = "".join(served.lines)
+    command = output[output.index("  env ") : output.index("sync_core status") + len("sync_core status")]
+    assert "SYNC_SCHEDULE=" in command
+    done = subprocess.run(["bash", "-c", command], cwd=REPO_ROOT, env=_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    cli, app = json.loads(done.stdout)["scheduler"], served.json("/status", headers=key)["scheduler"]
+    assert (cli["schedule"], cli["timezone"]) == (app["schedule"], app["timezone"]) == ("0 * * * * *", app["timezone"])
+
+    today = date.fromisoformat(served.json("/status", headers=key)["scheduler"]["next_run"][:10])
+    first, last = (today - timedelta(days=9)).isoformat(), (today - timedelta(days=8)).isoformat()
+    run_id = served.json(f"/trigger?code={served.key}", method="POST", body={"from": first, "to": last})["run_id"]
+    parent = wait_for(
+        lambda: (r := served.json(f"/runs/{run_id}", headers=key))["status"] not in ("queued", "running") and r,
+        "the backfill of two past days",
+        timeout=120,
+    )
+    assert parent["status"] == "success" and parent["report_dates"] == [first, last]
+    assert parent["fetched_rows"] == 60 and parent["sent_records"] > 0
+
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(60) == 0
+    assert "Stopped; nothing left running." in "".join(served.lines)
+
+
+def test_azurite_does_not_outlive_a_killed_sandbox() -> None:
+    instance = start_served()
+    try:
+        queue_port = int(re.search(r"QueueEndpoint=http://127\.0\.0\.1:(\d+)", "".join(instance.lines))[1])  # type: ignore[index]
+        assert _port_answers(queue_port)
+        folder = Path(re.search(r"State: Azurite in (\S+) ", "".join(instance.lines))[1])  # type: ignore[index]
+        assert folder.is_dir()
+        os.kill(instance.process.pid, signal.SIGKILL)  # no clean-up of its own: the parent-death signal does it
+        instance.process.wait(30)
+        wait_for(lambda: not _port_answers(queue_port), "Azurite ending with the sandbox", timeout=30)
+        assert folder.is_dir()  # a killed process removes nothing itself ...
+        assert sandbox("--sources", "5").returncode == 0
+        assert not folder.exists()  # ... the next sandbox removes the folder its dead owner left
+    finally:
+        stop_served(instance)

@@ -18,17 +18,31 @@ param namePrefix string = 'leadpier-sync'
 param location string = resourceGroup().location
 param tags object = {}
 
-// The run span lands in `requests` under this name, with its outcome in customDimensions (docs/OPERATIONS.md).
+// The run span lands in `dependencies` under this name (a child of the host's invocation), with its outcome in
+// customDimensions (docs/OPERATIONS.md).
+//
+// A failed run's row arrives after the run has ended (up to the 10-minute function timeout after its `timestamp`,
+// the run's start) plus batching and ingestion delay. So the rule reads rows by when they were ingested: each
+// evaluation takes the last whole 10-minute slot of ingestion_time() that ended at least 5 minutes ago, so
+// consecutive evaluations read consecutive slots and every row is read once, however late. The window only bounds
+// `timestamp`: the slot (10 min), the wait (5 min), the longest run (10 min) and 35 minutes of ingestion delay.
+// Rows are grouped by run id: one failed run, one row.
+var failedRunFrequency = 'PT10M'
+var failedRunWindow = 'PT1H'
 var failedRunQuery = '''
-requests
+let slot_end = bin(now() - 5m, 10m);
+dependencies
 | where name == "leadpier_sync.run" and tostring(customDimensions["sync.status"]) == "failed"
-| project timestamp, run_id = tostring(customDimensions["sync.run_id"]), trigger = tostring(customDimensions["sync.trigger"]), error = tostring(customDimensions["sync.error"])
+| where ingestion_time() >= slot_end - 10m and ingestion_time() < slot_end
+| summarize arg_max(timestamp, *) by run_id = tostring(customDimensions["sync.run_id"])
+| project timestamp, run_id, trigger = tostring(customDimensions["sync.trigger"]), error = tostring(customDimensions["sync.error"]), operation_Id
 '''
 
 var successfulRunQuery = '''
-requests
+dependencies
 | where name == "leadpier_sync.run" and tostring(customDimensions["sync.status"]) == "success"
-| project timestamp, run_id = tostring(customDimensions["sync.run_id"])
+| summarize arg_max(timestamp, *) by run_id = tostring(customDimensions["sync.run_id"])
+| project timestamp, run_id
 '''
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
@@ -55,14 +69,14 @@ resource runFailed 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' =
   kind: 'LogAlert'
   properties: {
     displayName: 'LeadPier sync: a run failed'
-    description: 'A sync run ended with status failed; its error is in customDimensions["sync.error"] of the run.'
+    description: 'A sync run ended with status failed (one row per run id); its error is in customDimensions["sync.error"] of the run.'
     severity: 1
     enabled: true
     scopes: [
       appInsightsId
     ]
-    evaluationFrequency: 'PT10M'
-    windowSize: 'PT10M'
+    evaluationFrequency: failedRunFrequency
+    windowSize: failedRunWindow
     criteria: {
       allOf: [
         {

@@ -24,12 +24,13 @@ customMetrics
 | render columnchart
 '''
 
+// The run is a `dependencies` item under the host's invocation; its own error lines share its operation and run id.
 var failedRunsQuery = '''
-requests
+dependencies
 | where name == "leadpier_sync.run" and tostring(customDimensions["sync.status"]) in ("failed", "warning")
 | project timestamp, run_id = tostring(customDimensions["sync.run_id"]), status = tostring(customDimensions["sync.status"]), trigger = tostring(customDimensions["sync.trigger"]), report_dates = tostring(customDimensions["sync.report_dates"]), error = tostring(customDimensions["sync.error"]), operation_Id
-| join kind=leftouter (traces | where severityLevel >= 3 | summarize problems = make_list(message, 10) by operation_Id) on operation_Id
-| project-away operation_Id, operation_Id1
+| join kind=leftouter (traces | where severityLevel >= 3 | summarize problems = make_list(message, 10) by operation_Id, run_id = tostring(customDimensions["sync.run_id"])) on operation_Id, run_id
+| project-away operation_Id, operation_Id1, run_id1
 | order by timestamp desc
 | take 20
 '''

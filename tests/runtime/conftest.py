@@ -14,13 +14,18 @@ What it covers, as production would meet it:
   HTTP requests, timer firings and queue messages as the host encodes them (`Datum` values and trigger metadata),
   decoded by the runtime's converters, against Azurite and the loopback LeadPier and LE; `/trigger`'s queue messages
   read back from the invocation's output data and delivered to `sync_worker`, and a failed invocation as the host
-  would see it.
+  would see it;
+- the telemetry of an invocation (test_runtime_telemetry.py, a worker process each, telemetry_child.py): the worker
+  configures the Azure Monitor distro itself (`PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true`), each invocation
+  carries a `traceparent` as the host's RpcTraceContext does, and a loopback ingestion endpoint (TLS and Entra ID
+  tokens from a loopback managed-identity endpoint, for the Entra tests) receives what the app sends.
 
 What it cannot cover: the host itself. Its routing (which URL reaches which function, route constraints such as
 `maxlength(0)`), function keys and auth levels being enforced, the real bindings to Azure Storage (the queue output
 actually enqueued, base64 message encoding, polling), the timer's scheduling and schedule monitor, retries and
-moving a message to the poison queue after `maxDequeueCount` deliveries, `functionTimeout`, and the gRPC transport
-between host and worker. Those need `func start` or a deployment.
+moving a message to the poison queue after `maxDequeueCount` deliveries, `functionTimeout`, the gRPC transport
+between host and worker, and the host's own telemetry (its `requests` item per invocation, the span whose
+`traceparent` the tests make up). Those need `func start` or a deployment.
 
 The SDK indexes an app once per process ("does not have a unique function name" the second time), so the worker is
 started once per test process (per xdist worker), and anything that must index with other settings does it in a

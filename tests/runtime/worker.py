@@ -158,11 +158,19 @@ def invoke(
     inputs: dict[str, Datum],
     trigger_metadata: dict[str, Datum] | None = None,
     invocation_id: str | None = None,
+    traceparent: str = "",
+    tracestate: str = "",
 ) -> Invocation:
-    """One InvocationRequest, through the runtime's native path on its thread pool (start_threadpool_executor first)."""
+    """One InvocationRequest, through the runtime's native path on its thread pool (start_threadpool_executor first).
+    `traceparent`/`tracestate`: the RpcTraceContext of the host's invocation span, as the host sends it."""
     function_id = start.function(name).function_id
     handled, ok, return_datum, output_data, error, _traceback = run_invocation_sync(
-        invocation_id or str(uuid.uuid4()), function_id, list(inputs.items()), trigger_metadata or {}
+        invocation_id or str(uuid.uuid4()),
+        function_id,
+        list(inputs.items()),
+        trigger_metadata or {},
+        traceparent,
+        tracestate,
     )
     assert handled, f"{name} is async: the native sync path declined it"
     return Invocation(ok=ok, error=error, return_value=return_datum, output_data=dict(output_data))
@@ -242,26 +250,47 @@ class Host:
             if b["direction"] == "IN" and b["type"].endswith("Trigger")
         )
 
-    def http(self, function: str, request: Datum, invocation_id: str | None = None) -> Invocation:
-        return invoke(self.start, function, {self.trigger_name(function): request}, invocation_id=invocation_id)
+    def http(
+        self, function: str, request: Datum, invocation_id: str | None = None, traceparent: str = ""
+    ) -> Invocation:
+        return invoke(
+            self.start,
+            function,
+            {self.trigger_name(function): request},
+            invocation_id=invocation_id,
+            traceparent=traceparent,
+        )
 
     def get(
         self, function: str, path: str, query: dict[str, str] | None = None, route_params: dict[str, str] | None = None
     ) -> HttpAnswer:
         return self.http(function, http_request("GET", path, query=query, route_params=route_params)).http
 
-    def post_trigger(self, body: bytes | dict[str, Any] = b"") -> Invocation:
+    def post_trigger(self, body: bytes | dict[str, Any] = b"", traceparent: str = "") -> Invocation:
         raw = json.dumps(body).encode() if isinstance(body, dict) else body
         headers = {"Content-Type": "application/json"} if raw else {}
-        return self.http("trigger", http_request("POST", "/trigger", body=raw, headers=headers))
+        return self.http(
+            "trigger", http_request("POST", "/trigger", body=raw, headers=headers), traceparent=traceparent
+        )
 
-    def deliver(self, message: str, dequeue_count: int = 1) -> Invocation:
+    def deliver(
+        self, message: str, dequeue_count: int = 1, traceparent: str = "", invocation_id: str | None = None
+    ) -> Invocation:
         body, metadata = queue_message(message, dequeue_count=dequeue_count)
-        return invoke(self.start, "sync_worker", {self.trigger_name("sync_worker"): body}, metadata)
+        return invoke(
+            self.start,
+            "sync_worker",
+            {self.trigger_name("sync_worker"): body},
+            metadata,
+            invocation_id=invocation_id,
+            traceparent=traceparent,
+        )
 
-    def fire_timer(self, schedule_status: dict[str, str] | None, past_due: bool = False) -> Invocation:
+    def fire_timer(
+        self, schedule_status: dict[str, str] | None, past_due: bool = False, traceparent: str = ""
+    ) -> Invocation:
         timer = timer_request(schedule_status, past_due)
-        return invoke(self.start, "sync_timer", {self.trigger_name("sync_timer"): timer})
+        return invoke(self.start, "sync_timer", {self.trigger_name("sync_timer"): timer}, traceparent=traceparent)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,10 +25,15 @@ TABLES = {
 
 
 class FakeIngestion:
-    """`envelopes` holds every item received; `answer_status` other than 200 refuses (and drops) each batch."""
+    """`envelopes` holds every item received; `answer_status` other than 200 refuses (and drops) each batch, and
+    None never answers (the request is read, the connection held open until the server stops). With `certificate`
+    (a PEM certificate and key, sandbox.identity.make_certificate) it serves HTTPS, as Entra ID authentication
+    requires: the exporter sends a bearer token over TLS only. `authorizations` has each upload's Authorization."""
 
-    def __init__(self, answer_status: int = 200) -> None:
+    def __init__(self, answer_status: int | None = 200, certificate: tuple[Path, Path] | None = None) -> None:
         self.answer_status = answer_status
+        self.authorizations: list[str | None] = []
+        self._stopping = threading.Event()
         self.envelopes: list[dict[str, Any]] = []
         self.bodies: list[bytes] = []  # raw request bodies as sent (decompressed), for the secret checks
         self.paths: list[str] = []
@@ -40,9 +47,13 @@ class FakeIngestion:
                 items = _decode(body)
                 with owner._lock:
                     owner.paths.append(self.path)
+                    owner.authorizations.append(self.headers.get("Authorization"))
                     owner.bodies.append(body)
                     if owner.answer_status == 200:
                         owner.envelopes.extend(items)
+                if owner.answer_status is None:
+                    owner._stopping.wait()
+                    return
                 answer = json.dumps(
                     {
                         "itemsReceived": len(items),
@@ -61,11 +72,17 @@ class FakeIngestion:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self._scheme = "http"
+        if certificate is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*certificate)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-ingestion", daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        return f"{self._scheme}://127.0.0.1:{self._server.server_address[1]}/"
 
     @property
     def connection_string(self) -> str:
@@ -78,6 +95,7 @@ class FakeIngestion:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -106,7 +124,8 @@ def table_of(envelope: dict[str, Any]) -> str:
 
 
 def base_data(envelope: dict[str, Any]) -> dict[str, Any]:
-    return envelope.get("data", {}).get("baseData", {})
+    data: dict[str, Any] = envelope.get("data", {}).get("baseData", {})
+    return data
 
 
 def dimensions(envelope: dict[str, Any]) -> dict[str, str]:

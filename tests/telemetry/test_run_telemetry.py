@@ -1,4 +1,5 @@
-"""What Application Insights receives from a run: its request, its steps, its lines and its metrics, and no secret."""
+"""What Application Insights receives from a run of the CLI: its span, its steps, its lines and its metrics, and no
+secret. (Inside the Functions host the same run is a child of the host's invocation: tests/runtime.)"""
 
 from __future__ import annotations
 
@@ -45,11 +46,13 @@ def named(items: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [i for i in items if base_data(i).get("name") == name]
 
 
-def test_a_run_is_one_request_with_its_outcome_and_counts(upstreams: dict[str, str], ingestion: FakeIngestion) -> None:
+def test_a_run_is_one_span_with_its_outcome_and_counts(upstreams: dict[str, str], ingestion: FakeIngestion) -> None:
     run = run_cli("sync", "--date", DAY, ingestion_url=ingestion.url)
 
     assert run.exit_code == 0 and run.record["status"] == "success"
-    [request] = named(ingestion.items("requests"), names.RUN_SPAN)
+    [request] = named(ingestion.items("dependencies"), names.RUN_SPAN)
+    assert base_data(request)["type"] == "InProc" and "ai.operation.parentId" not in request["tags"]
+    assert ingestion.items("requests") == []  # a request is an invocation's, and the CLI has none
     dims = dimensions(request)
     record = run.record
     assert dims[names.RUN_ID] == record["run_id"]
@@ -76,7 +79,7 @@ def test_a_run_is_one_request_with_its_outcome_and_counts(upstreams: dict[str, s
 def test_the_steps_of_a_run_are_its_dependencies(upstreams: dict[str, str], ingestion: FakeIngestion) -> None:
     run_cli("sync", "--date", DAY, ingestion_url=ingestion.url)
 
-    [request] = named(ingestion.items("requests"), names.RUN_SPAN)
+    [request] = named(ingestion.items("dependencies"), names.RUN_SPAN)
     operation = request["tags"]["ai.operation.id"]
     deps = ingestion.items("dependencies")
     assert {d["tags"]["ai.operation.id"] for d in deps} == {operation}  # threads included
@@ -131,14 +134,17 @@ def test_every_line_of_a_run_carries_its_id_and_the_last_its_outcome(
     lines = ingestion.items("traces")
     assert len(lines) >= 8
     assert all(
-        dimensions(t).get("run_id") == run.record["run_id"] and dimensions(t).get("run_trigger") == "cli" for t in lines
-    )
+        dimensions(t).get(names.RUN_ID) == run.record["run_id"] and dimensions(t).get(names.TRIGGER) == "cli"
+        for t in lines
+    )  # the span's names: one query reads both
     [last] = [t for t in lines if base_data(t)["message"].startswith(f"Run {run.record['run_id']} finished")]
-    assert {k: dimensions(last)[k] for k in ("run_status", "sent_records", "unmatched_records", "invalid_rows")} == {
-        "run_status": "success",
-        "sent_records": "5",
-        "unmatched_records": "2",
-        "invalid_rows": "0",
+    outcome = (names.STATUS, names.SENT_RECORDS, names.UNMATCHED_RECORDS, names.INVALID_ROWS, names.DURATION_MS)
+    assert {k: dimensions(last)[k] for k in outcome} == {
+        names.STATUS: "success",
+        names.SENT_RECORDS: "5",
+        names.UNMATCHED_RECORDS: "2",
+        names.INVALID_ROWS: "0",
+        names.DURATION_MS: str(run.record["duration_ms"]),
     }
     assert any(
         "campaign codes unmatched, sent anyway" in base_data(t)["message"] and "organic-x" in base_data(t)["message"]
@@ -147,7 +153,7 @@ def test_every_line_of_a_run_carries_its_id_and_the_last_its_outcome(
 
 
 def test_metrics_have_the_status_and_trigger_as_dimensions(upstreams: dict[str, str], ingestion: FakeIngestion) -> None:
-    run_cli("sync", "--date", DAY, ingestion_url=ingestion.url)
+    run = run_cli("sync", "--date", DAY, ingestion_url=ingestion.url)
 
     points = {}
     for item in ingestion.items("customMetrics"):
@@ -156,7 +162,7 @@ def test_metrics_have_the_status_and_trigger_as_dimensions(upstreams: dict[str, 
     expected = {names.RUNS_METRIC: 1, names.SENT_METRIC: 5, names.UNMATCHED_METRIC: 2, names.INVALID_METRIC: 0}
     assert {name: points[name][0]["value"] for name in expected} == expected
     duration, duration_dims = points[names.DURATION_METRIC]
-    assert duration["count"] == 1 and duration["value"] > 0
+    assert duration["count"] == 1 and duration["value"] == pytest.approx(run.record["duration_ms"] / 1000, abs=0.001)
     assert all(
         points[n][1] == {names.STATUS: "success", names.TRIGGER: "cli"} for n in [*expected, names.DURATION_METRIC]
     )
@@ -171,7 +177,7 @@ def test_a_failed_run_is_an_unsuccessful_request_with_its_error(
     run = run_cli("sync", "--date", DAY, ingestion_url=ingestion.url)
 
     assert run.exit_code == 1 and run.record["status"] == "failed"
-    [request] = named(ingestion.items("requests"), names.RUN_SPAN)
+    [request] = named(ingestion.items("dependencies"), names.RUN_SPAN)
     assert base_data(request)["success"] is False
     assert dimensions(request)[names.STATUS] == "failed"
     assert dimensions(request)[names.ERROR] == run.record["error"] == f"LE update for {DAY} failed: HTTP 400"
@@ -196,7 +202,7 @@ def test_no_item_carries_a_secret(
     run_cli("sync", "--date", DAY, ingestion_url=ingestion.url)
 
     sent = b"\n".join(ingestion.bodies).decode()
-    assert len(leadpier.issued_tokens) == 2 and len(ingestion.items("requests")) == 2
+    assert len(leadpier.issued_tokens) == 2 and len(named(ingestion.items("dependencies"), names.RUN_SPAN)) == 2
     account_key = dict(p.split("=", 1) for p in azurite.connection_string.split(";") if "=" in p)["AccountKey"]
     for secret in (LEADPIER_PASSWORD, *leadpier.issued_tokens, LE_KEY, LE_QUERY_KEY, account_key):
         assert secret not in sent
@@ -206,14 +212,14 @@ def test_no_item_carries_a_secret(
     }  # the instrumentation key, which addresses the resource, is all of it that travels
 
 
-@pytest.mark.parametrize("endpoint", ["answers 500", "is down"])
-def test_a_run_succeeds_when_the_ingestion_endpoint_fails(
+@pytest.mark.parametrize("endpoint", ["answers 500", "never answers", "is down"])
+def test_a_run_succeeds_and_the_process_ends_when_the_ingestion_endpoint_fails(
     endpoint: str, upstreams: dict[str, str], le: FakeLE, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with FakeIngestion(answer_status=500) as failing:
+    with FakeIngestion(answer_status=None if endpoint == "never answers" else 500) as failing:
         url = failing.url
-        if endpoint == "answers 500":
-            run = run_cli("sync", "--date", DAY, ingestion_url=url)
+        if endpoint != "is down":
+            run = run_cli("sync", "--date", DAY, ingestion_url=url)  # a process still there after 2 minutes fails
             assert failing.bodies  # it was tried
     if endpoint == "is down":
         run = run_cli("sync", "--date", DAY, ingestion_url=url)  # the server is closed: connection refused
