@@ -1,6 +1,7 @@
 """Soak: hundreds of syncs back to back under random upstream and storage faults, then the invariants checked.
 
     .venv/bin/python -m bench.soak --runs 400 --fault-rate 0.2 --seed 1
+    .venv/bin/python -m bench.soak --runs 300 --storage-rate 0.15 --storage-write-rate 0.4   # a throttled account
 
 Runs against a private Azurite behind the fault proxy (sandbox/faultproxy.py) and the LeadPier/LE stand-ins.
 Time is simulated for the report days (runs ten minutes to ten days apart, so days end, outages happen and
@@ -8,8 +9,10 @@ catch-up is needed); leases, timeouts and deadlines keep real time (run duration
 runs at once: one proceeds, the others are skipped). After the last run the faults stop, the days the report
 calls for a backfill are backfilled and one more timer run drains catch-up; then every invariant is checked:
 
-- every run is recorded once (a run that could not reach storage to take the lock cannot be, and is listed);
-- the counters in job_stats.json equal the run records; each run's lines are in the day's log once;
+- every run that took its lease has exactly one record (a run that could not reach storage to take the lock cannot
+  have one, and is listed); a run's status is what it did upstream, whatever its bookkeeping met;
+- after the drain (faults off, the next runs repair what earlier runs could not write): the counters in
+  job_stats.json equal the run records, and each recorded run's lines are in the day's log exactly once;
 - no lease is left behind;
 - every past day is finalized, by one automatic run at most, and LE holds its final figures;
 - no password, token, API key or account key in any blob but source.json, nor in any log line.
@@ -39,7 +42,7 @@ from azure.storage.blob import ContainerClient
 
 from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.data import generate_rows
-from sandbox.faultproxy import FaultProxy
+from sandbox.faultproxy import FaultProxy, matching
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core import pipeline, recording
 from sync_core import records as record_model
@@ -59,6 +62,12 @@ ROWS_PER_DAY = 24
 CLIENT_TIMEOUT_S = 1.0  # storage read timeout: a stalled answer outlasts it
 STALL_S = 1.5
 HTTP_TIMEOUT_S = 1
+# A burst of throttling over one run's end: every try (the SDK's and the app's) of one derived write answered 503.
+BURST_TARGETS = {
+    "day_log": matching("PUT", r"/logs/.*comp=appendblock"),
+    "job_stats": matching("PUT", r"/job_stats\.json"),
+}
+BURST_TRIES = 12
 
 
 @dataclass
@@ -67,8 +76,12 @@ class SoakReport:
     statuses: Counter[str] = field(default_factory=Counter)
     storage_faults: Counter[str] = field(default_factory=Counter)
     upstream_faults: Counter[str] = field(default_factory=Counter)
+    storage_write_faults: int = 0
+    bursts: Counter[str] = field(default_factory=Counter)
     concurrent_groups: int = 0
     unrecorded: list[str] = field(default_factory=list)
+    deferred: int = 0  # runs recorded whose counters or log lines were left to a later run
+    repaired: int = 0  # runs whose missing bookkeeping a later run wrote
     days_simulated: int = 0
     days_caught_up: int = 0
     days_backfilled: int = 0
@@ -84,8 +97,13 @@ class SoakReport:
             *(f"  {s:<10} {n:>6}" for s, n in sorted(self.statuses.items())),
             f"  {'unrecorded':<10} {len(self.unrecorded):>6}  (storage unreachable while taking the lock)",
             "",
-            "storage faults injected (proxy)",
+            f"storage faults injected (proxy), {self.storage_write_faults} of them on writes",
             *(f"  {k:<14} {n:>6}" for k, n in sorted(self.storage_faults.items())),
+            f"bursts of 503 over every try of a write: {sum(self.bursts.values())} "
+            f"({', '.join(f'{k} {n}' for k, n in sorted(self.bursts.items())) or 'none'})",
+            "",
+            f"runs with deferred bookkeeping (counters or log lines left to a later run): {self.deferred}",
+            f"runs whose bookkeeping a later run repaired: {self.repaired}",
             "",
             "upstream faults injected (stand-ins, requests that met one)",
             *(f"  {k:<14} {n:>6}" for k, n in sorted(self.upstream_faults.items())),
@@ -209,11 +227,17 @@ def soak(
     seed: int,
     *,
     storage_rate: float | None = None,
+    storage_write_rate: float | None = None,
+    burst_rate: float = 0.0,
     concurrency_rate: float = 0.08,
     outage_rate: float = 0.05,
     quiet: bool = True,
 ) -> SoakReport:
-    """Run the soak and return its report (violations empty when every invariant holds)."""
+    """Run the soak and return its report (violations empty when every invariant holds).
+
+    `storage_rate`: the chance of a storage fault per read; `storage_write_rate`: per write (default the same);
+    `burst_rate`: the chance per run that every try of its day's log append or its job_stats.json write is refused,
+    so that its bookkeeping is left to a later run."""
     rng = random.Random(seed)
     report = SoakReport()
     storage_rate = fault_rate / 4 if storage_rate is None else storage_rate
@@ -269,7 +293,7 @@ def soak(
                 if day >= first_day:
                     leadpier.set_rows(day, _rows_at(day, clock()))
 
-        proxy.set_rate(storage_rate)
+        proxy.set_rate(storage_rate, writes=storage_write_rate)
         done = 0
         while done < runs:
             leadpier.faults.clear()
@@ -280,6 +304,10 @@ def soak(
             pending_kinds = [f"leadpier:{k}" for k in ("stats", "login") for _ in range(leadpier.faults.pending(k))]
             pending_kinds += ["le:put"] * le.faults.pending("put")
             serve_rows()
+            if rng.random() < burst_rate:
+                target = rng.choice(sorted(BURST_TARGETS))
+                proxy.plan("busy", times=BURST_TRIES, match=BURST_TARGETS[target])
+                report.bursts[target] += 1
             if rng.random() < concurrency_rate and runs - done >= 2:
                 count = min(rng.randint(2, 3), runs - done)
                 barrier = threading.Barrier(count)
@@ -298,6 +326,7 @@ def soak(
             else:
                 one_run()
                 done += 1
+            proxy.clear_plans()  # a burst lasts one run
             met = before["leadpier"] - leadpier.faults.pending() + before["le"] - le.faults.pending()
             report.upstream_faults.update(pending_kinds[:met] if pending_kinds else [])
             step = rng.random()
@@ -317,6 +346,12 @@ def soak(
         leadpier.faults.clear()
         le.faults.clear()
         report.storage_faults = proxy.counts()
+        report.storage_write_faults = sum(proxy.counts(writes=True).values())
+        serve_rows()
+        direct = stack.enter_context(ContainerClient.from_connection_string(azurite.connection_string, CONTAINER))
+        _wait_for_the_lock(direct)  # a lease granted while its answer was lost lapses within 30 s
+        # Runs that did not hold the lock are repaired once they have surely ended (SETTLED_AFTER).
+        clock.advance(recording.SETTLED_AFTER)
         serve_rows()
         stats = StateStore(settings.storage).load_job_stats()[0]
         backfill = [date.fromisoformat(d) for d in stats.unsynced_days]
@@ -330,9 +365,16 @@ def soak(
         report.runs = len(records)
         report.seconds = time.monotonic() - started
         report.days_simulated = (clock.today() - first_day).days + 1
-        direct = stack.enter_context(ContainerClient.from_connection_string(azurite.connection_string, CONTAINER))
         report.violations = _check(report, records, direct, le, leadpier, first_day, clock.today(), capture.lines)
     return report
+
+
+def _wait_for_the_lock(container: ContainerClient, timeout_s: float = 40.0) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if container.get_blob_client("locks/sync.lock").get_blob_properties().lease.state != "leased":
+            return
+        time.sleep(0.5)
 
 
 def _check(
@@ -348,6 +390,7 @@ def _check(
     violations: list[str] = []
     report.statuses = Counter(r.status for r in records)
     report.unrecorded = [r.run_id for r in records if "while taking the lock" in (r.error or "")]
+    report.deferred = sum(1 for r in records if r.recording is not None and "run_record" not in r.recording.missing)
     recorded = [r for r in records if r.run_id not in report.unrecorded]
     blobs = {b.name: container.download_blob(b.name).readall() for b in container.list_blobs()}
 
@@ -369,6 +412,15 @@ def _check(
     extra = set(stored) - {r.run_id for r in recorded}
     if extra:
         violations.append(f"{len(extra)} run record(s) of no run: {sorted(extra)[:3]}")
+
+    report.repaired = sum(1 for r in stored.values() if r.recording is not None and r.recording.status == "repaired")
+    lost = [r.run_id for r in recorded if r.recording is not None and "run_record" in r.recording.missing]
+    if lost:
+        violations.append(f"{len(lost)} run(s) took the lock but could not record themselves: {lost[:3]}")
+    # A run's status is what it did upstream: bookkeeping trouble is never the reason a run failed.
+    blamed = [r.run_id for r in records if "could not be recorded" in (r.error or "")]
+    if blamed:
+        violations.append(f"{len(blamed)} run(s) failed for their bookkeeping: {blamed[:3]}")
 
     # Counters equal the run records.
     stats = JobStats.model_validate_json(blobs["job_stats.json"])
@@ -435,12 +487,32 @@ def main(argv: list[str] | None = None) -> int:
         "--storage-rate",
         type=float,
         default=None,
-        help="chance of a storage fault per storage request (default: a quarter of --fault-rate)",
+        help="chance of a storage fault per storage read (default: a quarter of --fault-rate)",
+    )
+    parser.add_argument(
+        "--storage-write-rate",
+        type=float,
+        default=None,
+        help="chance of a storage fault per storage write (default: --storage-rate)",
+    )
+    parser.add_argument(
+        "--storage-burst-rate",
+        type=float,
+        default=0.0,
+        help="chance per run that every try of its day's log append or job_stats.json write is refused",
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     logging.getLogger().handlers.clear()  # the run's lines are checked, not printed
-    report = soak(args.runs, args.fault_rate, args.seed, storage_rate=args.storage_rate, quiet=False)
+    report = soak(
+        args.runs,
+        args.fault_rate,
+        args.seed,
+        storage_rate=args.storage_rate,
+        storage_write_rate=args.storage_write_rate,
+        burst_rate=args.storage_burst_rate,
+        quiet=False,
+    )
     print(report.table())
     return 1 if report.violations else 0
 

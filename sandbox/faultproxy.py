@@ -29,6 +29,7 @@ from typing import IO, Self
 
 HOST = "127.0.0.1"
 KINDS = ("busy", "timeout500", "reset_before", "reset_after", "stall")
+WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
 _ERRORS = {
     "busy": (
         503,
@@ -85,6 +86,8 @@ class FaultProxy:
         self._rate = 0.0
         self._rate_kinds: tuple[str, ...] = KINDS
         self._rate_match: Matcher | None = None
+        self._write_rate: float | None = None
+        self._write_kinds: tuple[str, ...] = KINDS
         self.injected: list[Injected] = []
         self.forwarded = 0
         self._server: socket.socket | None = None
@@ -107,25 +110,48 @@ class FaultProxy:
         with self._lock:
             self._plans.append(_Plan(kind, times, match))
 
-    def set_rate(self, rate: float, kinds: tuple[str, ...] = KINDS, match: Matcher | None = None) -> None:
-        """From now on, each request that `match` meets a random fault among `kinds` with probability `rate`."""
-        if not 0 <= rate <= 1:
-            raise ValueError("rate must be between 0 and 1")
+    def set_rate(
+        self,
+        rate: float,
+        kinds: tuple[str, ...] = KINDS,
+        match: Matcher | None = None,
+        *,
+        writes: float | None = None,
+        write_kinds: tuple[str, ...] | None = None,
+    ) -> None:
+        """From now on, each request that `match` meets a random fault among `kinds` with probability `rate`.
+
+        `writes`: the probability for writes (PUT, POST, DELETE) instead, among `write_kinds` (default `kinds`).
+        A kind named more than once in `kinds` is drawn that much more often.
+        """
+        for value in (rate, writes):
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError("rate must be between 0 and 1")
+        for kind in (*kinds, *(write_kinds or ())):
+            if kind not in KINDS:
+                raise ValueError(f"unknown fault kind {kind!r}; known: {KINDS}")
         with self._lock:
             self._rate, self._rate_kinds, self._rate_match = rate, tuple(kinds), match
+            self._write_rate, self._write_kinds = writes, tuple(write_kinds or kinds)
 
     def clear(self) -> None:
         with self._lock:
             self._plans.clear()
-            self._rate = 0.0
+            self._rate, self._write_rate = 0.0, None
+
+    def clear_plans(self) -> None:
+        """Drop the planned faults not met yet; the rate stays."""
+        with self._lock:
+            self._plans.clear()
 
     def pending(self) -> int:
         with self._lock:
             return sum(p.times for p in self._plans)
 
-    def counts(self) -> Counter[str]:
+    def counts(self, *, writes: bool | None = None) -> Counter[str]:
+        """Faults injected by kind; `writes` True or False: only on writes, or only on other requests."""
         with self._lock:
-            return Counter(i.kind for i in self.injected)
+            return Counter(i.kind for i in self.injected if writes is None or (i.method in WRITE_METHODS) == writes)
 
     def _fault_for(self, method: str, path: str) -> str | None:
         with self._lock:
@@ -139,8 +165,11 @@ class FaultProxy:
             else:
                 kind = None
                 matches = self._rate_match is None or self._rate_match(method, path)
-                if self._rate and matches and self._rng.random() < self._rate:
-                    kind = self._rng.choice(self._rate_kinds)
+                rate, kinds = self._rate, self._rate_kinds
+                if self._write_rate is not None and method in WRITE_METHODS:
+                    rate, kinds = self._write_rate, self._write_kinds
+                if rate and matches and self._rng.random() < rate:
+                    kind = self._rng.choice(kinds)
             if kind:
                 self.injected.append(Injected(kind, method, path))
             return kind

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from . import __version__
 from .errors import SettingsError, SyncError
 from .queues import POISON_QUEUE, poison_queue_client
+from .recording import Repair, last_unrecorded, pending_repairs
 from .records import JobStats, utcnow
 from .responses import ApiResponse
 from .runtime_info import RuntimeCheck, asked_python, runtime_check
@@ -79,6 +80,15 @@ class CatchUpCheck(BaseModel):
     backfill: list[str] = Field(default_factory=list, description="the manual runs to start for them")
 
 
+class RecordingCheck(BaseModel):
+    status: CheckState
+    detail: str
+    pending_repairs: list[str] = Field(
+        default_factory=list, description="runs whose counters or log lines the next run writes from their record"
+    )
+    unrecorded_run: str | None = Field(None, description="the latest run of this instance that had no record")
+
+
 class HealthChecks(BaseModel):
     settings: SettingsCheck
     storage: StorageCheck
@@ -87,6 +97,7 @@ class HealthChecks(BaseModel):
     timer: TimerCheck
     catch_up: CatchUpCheck
     runtime: RuntimeCheck
+    recording: RecordingCheck
 
 
 class HealthDocument(BaseModel):
@@ -144,7 +155,7 @@ def health_document(
         except SettingsError:
             probe = None
 
-    storage_check, stats = _bounded_checks(probe, poison_queue, env)
+    storage_check, stats, repairs = _bounded_checks(probe, poison_queue, env, now)
     scheduler_running = timer_enabled(env)
     schedule = settings.schedule if settings else host_schedule
     last_success = _staleness(stats, schedule, now, settings, scheduler_running, env)
@@ -159,9 +170,11 @@ def health_document(
 
     catch_up = _catch_up(stats, settings, env, now)
     runtime = runtime_check(asked_python(env))
+    recording = _recording(stats, repairs, schedule, now)
     problems = [c.detail for c in (settings_check, storage) if c.status == "error"]
     warnings = [c.detail for c in (last_success, poison_check, catch_up) if c.status in ("warning", "error")]
     warnings += [runtime.detail] if runtime.status == "warning" else []
+    warnings += [recording.detail] if recording.status == "warning" else []
     warnings += timer.problems
     overall: HealthStatus
     reason: str | None
@@ -185,6 +198,7 @@ def health_document(
             timer=timer,
             catch_up=catch_up,
             runtime=runtime,
+            recording=recording,
         ),
     )
 
@@ -199,12 +213,15 @@ def _zone(settings: Settings | None, env: Mapping[str, str]) -> Any:
 
 
 def _bounded_checks(
-    probe: StateStore | None, poison_queue: QueueClient | None, env: Mapping[str, str]
-) -> tuple[tuple[StorageCheck, PoisonQueueCheck], JobStats | None]:
+    probe: StateStore | None, poison_queue: QueueClient | None, env: Mapping[str, str], now: datetime
+) -> tuple[tuple[StorageCheck, PoisonQueueCheck], JobStats | None, list[Repair] | None]:
     """Storage and the poison queue side by side, each without retries, both within CHECKS_DEADLINE_S."""
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
+    repairs: list[Repair] | None = None
     try:
-        stats_future: Future[JobStats] | None = pool.submit(_read_stats, probe) if probe else None
+        stats_future: Future[tuple[JobStats, list[Repair] | None]] | None = (
+            pool.submit(_read_stats, probe, now) if probe else None
+        )
         poison_future: Future[int] = pool.submit(poison_messages, poison_queue, env)
         end = time.monotonic() + CHECKS_DEADLINE_S
         stats: JobStats | None = None
@@ -213,7 +230,7 @@ def _bounded_checks(
             storage = StorageCheck(status="error", detail="storage is not configured (see the settings check)")
         else:
             try:
-                stats = stats_future.result(timeout=max(0.1, end - time.monotonic()))
+                stats, repairs = stats_future.result(timeout=max(0.1, end - time.monotonic()))
                 storage = StorageCheck(status="ok", detail="the state container answered", target=target.describe())
             except TimeoutError:
                 storage = StorageCheck(
@@ -246,12 +263,42 @@ def _bounded_checks(
             poison = PoisonQueueCheck(status="error", detail=f"the poison queue could not be read: {_short(exc)}")
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a hung request must not hold the answer back
-    return (storage, poison), stats
+    return (storage, poison), stats, repairs
 
 
-def _read_stats(probe: StateStore) -> JobStats:
+def _read_stats(probe: StateStore, now: datetime) -> tuple[JobStats, list[Repair] | None]:
+    """job_stats.json, and the runs whose bookkeeping is pending (None when they could not be listed)."""
     stats, _ = probe.load_job_stats()
-    return stats
+    try:
+        return stats, pending_repairs(probe, stats, now)
+    except SyncError:
+        return stats, None
+
+
+def _recording(stats: JobStats | None, repairs: list[Repair] | None, schedule: str, now: datetime) -> RecordingCheck:
+    """Degraded while runs wait for their bookkeeping, or after a run of this instance could not record itself."""
+    lost = last_unrecorded()
+    try:
+        recent = interval(schedule, now) or timedelta(minutes=10)
+    except ValueError:
+        recent = timedelta(minutes=10)
+    if lost is not None and now - lost.at <= STALE_AFTER_INTERVALS * recent:
+        return RecordingCheck(
+            status="warning",
+            detail=f"storage trouble: run {lost.run_id} ({lost.status}) could not record itself: {lost.error}",
+            pending_repairs=[r.record.run_id for r in repairs or []],
+            unrecorded_run=lost.run_id,
+        )
+    if stats is None or repairs is None:
+        return RecordingCheck(status="skipped", detail="unknown: storage could not be read")
+    if repairs:
+        return RecordingCheck(
+            status="warning",
+            detail=f"{len(repairs)} run(s) recorded with their counters or log lines not yet written; "
+            "the next run writes them",
+            pending_repairs=[r.record.run_id for r in repairs],
+        )
+    return RecordingCheck(status="ok", detail="every recorded run is counted and in the day's log")
 
 
 def poison_messages(client: QueueClient | None, env: Mapping[str, str]) -> int:

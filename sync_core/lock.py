@@ -10,7 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from .azure_storage import storage_errors
-from .errors import LockLost
+from .errors import LockLost, StorageError
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, ContainerClient
@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 LOCK_BLOB = "locks/sync.lock"
 LEASE_SECONDS = 30
 RENEW_EVERY_SECONDS = 10
+# Tries of an acquire or a release once the SDK's own tries are spent (a busy account), RETRY_PAUSE_S apart.
+ACQUIRE_TRIES = 3
+RELEASE_TRIES = 3
+RETRY_PAUSE_S = 0.5
 
 
 class RunLock:
@@ -45,15 +49,36 @@ class RunLock:
 
     def try_acquire(self) -> bool:
         """Take the lease if free; False if another run holds it."""
+        # One proposed lease id for every try of this acquire: when a try's answer was lost (the lease granted),
+        # the next try is granted the same lease again instead of meeting 409 from ourselves.
+        lease_id = str(uuid.uuid4())
+        for attempt in range(ACQUIRE_TRIES):
+            try:
+                taken = self._try_acquire(lease_id)
+                break
+            except StorageError as exc:
+                if attempt + 1 == ACQUIRE_TRIES:
+                    self._give_back(lease_id)
+                    raise
+                log.warning("Taking the run lock failed (%s); trying again", exc)
+                time.sleep(RETRY_PAUSE_S)
+        if not taken:
+            return False
+        self._last_renewed = time.monotonic()
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._renew,), name="sync-lock-renewal", daemon=True
+        )
+        self._thread.start()
+        return True
+
+    def _try_acquire(self, lease_id: str) -> bool:
         from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
         with storage_errors("taking the lock"):
             for _ in range(2):
                 try:
-                    # A proposed lease id: when the SDK retries an acquire whose answer was lost, the service
-                    # grants the same lease again instead of answering 409 to ourselves.
-                    self._lease = self._blob.acquire_lease(lease_duration=LEASE_SECONDS, lease_id=str(uuid.uuid4()))
-                    break
+                    self._lease = self._blob.acquire_lease(lease_duration=LEASE_SECONDS, lease_id=lease_id)
+                    return True
                 except ResourceNotFoundError:
                     try:
                         self._create_blob()
@@ -63,14 +88,17 @@ class RunLock:
                     if exc.status_code == 409:
                         return False
                     raise
-            else:
-                return False
-        self._last_renewed = time.monotonic()
-        self._thread = threading.Thread(
-            target=contextvars.copy_context().run, args=(self._renew,), name="sync-lock-renewal", daemon=True
-        )
-        self._thread.start()
-        return True
+        return False
+
+    def _give_back(self, lease_id: str) -> None:
+        """After an acquire that failed for us: a try may have been granted though its answer was lost; release
+        that lease (by the id we proposed) so it does not keep the next runs out until it lapses."""
+        from azure.storage.blob import BlobLeaseClient
+
+        try:
+            BlobLeaseClient(self._blob, lease_id).release()
+        except Exception as exc:  # nothing was granted, or storage is still failing: the lease lapses anyway
+            log.info("No lease of this run to give back (%s)", type(exc).__name__)
 
     def acquire(self, wait_s: float, poll_s: float = 2.0) -> bool:
         """Wait up to wait_s for the lease (a queued backfill waits out a running timer run)."""
@@ -99,13 +127,21 @@ class RunLock:
         if self._thread:
             self._thread.join(timeout=5)
         if self._lease is not None and not self._lost:
-            try:
-                self._lease.release()
-            except Exception as exc:
-                if not self._released_already():
-                    log.warning(
-                        "Releasing the run lock failed (%s); it lapses within %d s", type(exc).__name__, LEASE_SECONDS
-                    )
+            for attempt in range(RELEASE_TRIES):
+                try:
+                    self._lease.release()
+                    break
+                except Exception as exc:
+                    if self._released_already():
+                        break
+                    if attempt + 1 == RELEASE_TRIES:
+                        log.warning(
+                            "Releasing the run lock failed (%s); it lapses within %d s",
+                            type(exc).__name__,
+                            LEASE_SECONDS,
+                        )
+                    else:
+                        time.sleep(RETRY_PAUSE_S)
         self._lease = None
 
     def _create_blob(self) -> None:

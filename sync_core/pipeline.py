@@ -22,7 +22,7 @@ from .http import Caller, Deadline
 from .le import LeClient
 from .leadpier import LeadPierClient
 from .lock import RunLock
-from .recording import persist, record_without_settings
+from .recording import persist, record_without_settings, repair, unrecorded
 from .records import (
     LE_ERRORS_KEPT,
     SAMPLE_LIMIT,
@@ -167,6 +167,7 @@ class SyncRun:
         self.tally = Tally()
         self.lock: RunLock | None = None
         self.stats_read: tuple[JobStats, str | None] | None = None
+        self.repairs_checked_at: datetime | None = None
         runlog.set_timezone(self.settings.timezone)
         record.dry_run = self.settings.dry_run if request.dry_run is None else request.dry_run
 
@@ -181,6 +182,11 @@ class SyncRun:
             if self.request.trigger == "manual":
                 self.store.save_run(self.record)  # /runs/<id> shows `running` while it runs
             self.stats_read = self.store.load_job_stats()  # its ETag serves the update at the end (one read per run)
+            # What earlier runs could not write, written before this run chooses its days (so a day an earlier run
+            # finalized is not sent again).
+            repaired = repair(self.store, self.stats_read, self.settings, self.record.run_id, utcnow())
+            self.stats_read = repaired.stats_read or self.store.load_job_stats()
+            self.repairs_checked_at = repaired.checked_at
             stats = self.stats_read[0]
             days = self.request.dates or report_days(
                 self.record.started_at or utcnow(),
@@ -206,6 +212,8 @@ class SyncRun:
                     self._persist(planned=self.request.dates is None)
                 finally:
                     self.lock.release()
+            elif self.record.status == "failed":  # the lock could not be taken: storage failed or is unreachable
+                unrecorded(self.record, self.record.error or "the lock could not be taken")
             if self.span is not None:
                 self.span.set(telemetry.STORAGE_REQUESTS, self.store.requests - storage_requests_before)
         return self.record
@@ -220,7 +228,14 @@ class SyncRun:
 
     def _persist(self, *, planned: bool) -> None:
         persist(
-            self.store, self.record, self.runlog, self.settings, self.request.timer, self.stats_read, planned=planned
+            self.store,
+            self.record,
+            self.runlog,
+            self.settings,
+            self.request.timer,
+            self.stats_read,
+            planned=planned,
+            repairs_checked_at=self.repairs_checked_at,
         )
 
     # -- the days ------------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from .untrusted import CODE_CHARS, MESSAGE_CHARS, one_line
 
 RunStatus = Literal["queued", "running", "success", "warning", "failed", "skipped"]
+# The blobs a run's bookkeeping writes: its record first, then the day's log and job_stats.json derived from it.
+Bookkeeping = Literal["run_record", "job_stats", "day_log"]
 Trigger = Literal["timer", "manual", "cli"]
 FINAL_STATUSES: frozenset[str] = frozenset({"success", "warning", "failed", "skipped"})
 SAMPLE_LIMIT = 20  # sample codes kept per reason; the counts stay exact
@@ -70,6 +72,18 @@ class DayResult(BaseModel):
     error: KeptMessage | None = None
 
 
+class Recording(BaseModel):
+    """Whether a run's bookkeeping got through: null on a run record means all of it did.
+
+    `incomplete`: what could not be written (`missing`); the next run that takes the lock writes it (the run's
+    outcome stands either way). `repaired`: a later run (`repaired_by`) wrote what was missing.
+    """
+
+    status: Literal["incomplete", "repaired"]
+    missing: list[Bookkeeping] = Field(default_factory=list)
+    repaired_by: str | None = None
+
+
 class RunRecord(BaseModel):
     """runs/YYYYMMDD/<run_id>.json: one run, as /runs shows it."""
 
@@ -101,6 +115,11 @@ class RunRecord(BaseModel):
     # Past days whose final figures LE accepted in this run; of those, the ones older than yesterday (catch-up).
     finalized_dates: list[str] = Field(default_factory=list)
     caught_up_dates: list[str] = Field(default_factory=list)
+    # The run chose its own report days (today and the unfinalized ones), rather than days asked of it.
+    planned: bool = False
+    # The run's own lines (at most MAX_LOG_LINES), written with the record: the day's log is derived from them.
+    log_lines: list[str] = Field(default_factory=list)
+    recording: Recording | None = None
 
     def finish(self, status: RunStatus, error: str | None) -> None:
         """The run's outcome, when it ended, and how long it took."""
@@ -155,10 +174,17 @@ class JobStats(BaseModel):
     # The latest runs counted, with the status counted: a retried write (its first answer lost) or a redelivered
     # run is never counted twice.
     counted_runs: dict[str, str] = Field(default_factory=dict)
+    # The newest run id dropped from counted_runs: a repair never counts a run up to it.
+    forgotten_through: str | None = None
+    # The start of the last run that looked at every recorded run for missing bookkeeping and left none behind:
+    # the next look lists the run records from shortly before it (and at least yesterday's and today's).
+    repairs_checked_at: AwareDatetime | None = None
     timer: TimerStatus | None = None
     updated_at: AwareDatetime | None = None
     # Lines appended to each recent day's log (YYYYMMDD): /logs shows the total without reading the whole blob.
     log_lines: dict[str, int] = Field(default_factory=dict)
+    # Counted runs whose lines are not in the day's log yet (run id: YYYYMMDD of the log): the next run appends them.
+    unlogged_runs: dict[str, str] = Field(default_factory=dict)
 
     def count_log_lines(self, day_key: str, added: int, keep_days: int = 7) -> None:
         self.log_lines[day_key] = self.log_lines.get(day_key, 0) + added
@@ -167,6 +193,12 @@ class JobStats(BaseModel):
 
     def has_counted(self, record: RunRecord) -> bool:
         return self.counted_runs.get(record.run_id) == record.status
+
+    def repair_floor(self) -> str | None:
+        """Run ids up to this one may have been counted and forgotten since: never counted again by a repair."""
+        if self.forgotten_through is not None:
+            return self.forgotten_through
+        return min(self.counted_runs) if len(self.counted_runs) >= COUNTED_RUNS_KEPT else None
 
     def count(self, record: RunRecord) -> bool:
         """Fold one finished run into the counters (skipped runs are kept apart from the success rate).
@@ -180,7 +212,9 @@ class JobStats(BaseModel):
             self._bump(before, -1)
         self.counted_runs[record.run_id] = record.status
         while len(self.counted_runs) > COUNTED_RUNS_KEPT:
-            del self.counted_runs[next(iter(self.counted_runs))]
+            forgotten = next(iter(self.counted_runs))
+            del self.counted_runs[forgotten]
+            self.forgotten_through = max(self.forgotten_through or forgotten, forgotten)
         self._bump(record.status, +1)
         if record.status == "skipped":
             return True

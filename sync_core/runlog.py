@@ -100,3 +100,28 @@ class RunLog:
 
     def text(self) -> str:
         return "".join(line + "\n" for line in self.lines)
+
+    def bounded(self, limit: int = MAX_LOG_LINES) -> list[str]:
+        """The run's lines for its record and the day's log: at most `limit`, the middle left out of a longer run
+        (its start and its end, the `finished` line, are what an operator reads), with a line saying so."""
+        if len(self.lines) <= limit:
+            return [_cut(line) for line in self.lines]
+        head, tail = limit // 2, limit - limit // 2 - 1
+        note = logging.LogRecord(
+            "sync_core.pipeline",
+            logging.WARNING,
+            __file__,
+            0,
+            "%d lines of this run left out of its record and the day's log",
+            (len(self.lines) - head - tail,),
+            None,
+        )
+        return [_cut(line) for line in (*self.lines[:head], self.formatter.format(note), *self.lines[-tail:])]
+
+
+def _cut(line: str) -> str:
+    """A kept line (a traceback keeps its own lines) at most MAX_LINE_CHARS long, as /logs would show it."""
+    if len(line) <= MAX_LINE_CHARS:
+        return line
+    note = f"...[cut, {len(line)} characters]"
+    return line[: MAX_LINE_CHARS - len(note)] + note

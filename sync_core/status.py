@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from .days import catch_up
-from .records import JobStats, utcnow
+from .errors import SyncError
+from .recording import pending_repairs
+from .records import Bookkeeping, JobStats, utcnow
 from .schedule import next_occurrence
 from .services import services
 from .settings import Settings, read_environment
@@ -64,12 +67,28 @@ class CatchUpView(BaseModel):
     backfill: list[str] = Field(description="the manual runs that would sync the days beyond the window")
 
 
+class PendingRepairView(BaseModel):
+    run_id: str
+    missing: list[Bookkeeping] = Field(description="what the next run writes from this run's record")
+
+
+class RecordingView(BaseModel):
+    """Runs whose counters or log lines could not be written yet; the next run that takes the lock writes them."""
+
+    status: Literal["ok", "repairs_pending", "unknown"]
+    detail: str
+    pending_repairs: list[PendingRepairView] = Field(default_factory=list)
+
+
 class StatusDocument(BaseModel):
     scheduler: SchedulerView
     job_statistics: JobStatisticsView
     last_execution: LastExecutionView | None
     unmatched_codes: dict[str, list[str]]
     catch_up: CatchUpView
+    recording: RecordingView = Field(
+        default_factory=lambda: RecordingView(status="unknown", detail="the runs were not looked at")
+    )
 
 
 def catch_up_view(stats: JobStats, tz: tzinfo, catchup_days: int, now: datetime) -> CatchUpView:
@@ -99,10 +118,32 @@ def catch_up_view(stats: JobStats, tz: tzinfo, catchup_days: int, now: datetime)
 
 
 def next_run(settings: Settings, stats: JobStats, now: datetime) -> datetime | None:
-    """The timer's own next occurrence when the host told us one still ahead, else computed from the schedule."""
-    if stats.timer and stats.timer.next and stats.timer.next > now:
-        return stats.timer.next
+    """The timer's own next occurrence when the host told us one still ahead and it is a firing of the schedule in
+    force (after SYNC_SCHEDULE changed, the host's last word is about the old one), else computed."""
+    host_next = stats.timer.next if stats.timer else None
+    if (
+        host_next
+        and host_next > now
+        and next_occurrence(settings.schedule, host_next - timedelta(seconds=1)) == host_next
+    ):
+        return host_next
     return next_occurrence(settings.schedule, now)
+
+
+def recording_view(store: StateStore, stats: JobStats, now: datetime) -> RecordingView:
+    """The runs whose bookkeeping the next run writes (run records listed by name since the last complete look)."""
+    try:
+        repairs = pending_repairs(store, stats, now)
+    except SyncError as exc:
+        return RecordingView(status="unknown", detail=f"the runs could not be listed: {exc}")
+    if not repairs:
+        return RecordingView(status="ok", detail="every recorded run is counted and in the day's log")
+    return RecordingView(
+        status="repairs_pending",
+        detail=f"{len(repairs)} run(s) recorded with their counters or log lines not yet written; "
+        "the next run writes them",
+        pending_repairs=[PendingRepairView(run_id=r.record.run_id, missing=r.missing) for r in repairs],
+    )
 
 
 def timer_enabled(environ: Mapping[str, str]) -> bool:
@@ -162,4 +203,5 @@ def status_document(
         ),
         unmatched_codes=last.unmatched_codes if last else {},
         catch_up=catch_up_view(stats, tz, settings.catchup_days, now),
+        recording=recording_view(store, stats, now),
     )

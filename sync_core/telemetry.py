@@ -62,6 +62,7 @@ LE_SUCCESS = "sync.le_success"
 LE_MATCHED = "sync.le_matched"
 LE_UNMATCHED = "sync.le_unmatched"
 LE_ERRORS = "sync.le_errors"  # JSON array of LE's `errors` (the codes it did not match), cut to whole entries
+RECORDING = "sync.recording"  # complete / incomplete (the next run writes the rest) / unrecorded
 BLOB = "sync.blob"  # which state blob a write span wrote: run_record / job_stats / log
 
 # -- metrics (customMetrics), each with the dimensions STATUS and TRIGGER --------------------------------------
@@ -331,6 +332,7 @@ def finish_run(current: Span, record: RunRecord) -> None:
         current.set(STATUS, record.status)
     current.set(ERROR, record.error)
     current.set(DRY_RUN, record.dry_run)
+    current.set(RECORDING, recording_state(record))
     for key, value in (
         (FETCHED_ROWS, record.fetched_rows),
         (SENT_RECORDS, record.sent_records),
@@ -345,6 +347,13 @@ def finish_run(current: Span, record: RunRecord) -> None:
         current.fail(record.error)
     if record.status in _FINAL_STATUSES:  # a backfill that met the lock is delivered again, not counted
         record_metrics(record)
+
+
+def recording_state(record: RunRecord) -> str:
+    """What the run's bookkeeping came to: all written, some left to the next run, or no record at all."""
+    if record.recording is None:
+        return "complete"
+    return "unrecorded" if "run_record" in record.recording.missing else record.recording.status
 
 
 def le_errors_dimension(errors: list[str]) -> str:

@@ -35,11 +35,13 @@ _PROXY_NAMES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 @pytest.fixture(autouse=True)
 def fresh_services() -> Iterator[None]:
     """The app builds its clients once per worker process; each test starts with none, as a new worker would."""
-    from sync_core import services
+    from sync_core import recording, services
 
     services.reset()
+    recording.forget_unrecorded()  # what this worker remembers of runs that could not record themselves
     yield
     services.reset()
+    recording.forget_unrecorded()
 
 
 @pytest.fixture(scope="session")

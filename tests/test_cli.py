@@ -205,7 +205,15 @@ def test_status_prints_the_status_document_before_and_after_a_run(
 
     doc_before, doc_after = json.loads(before), json.loads(after)
     assert (code_before, code_after) == (0, 0)
-    assert set(doc_before) == {"scheduler", "job_statistics", "last_execution", "unmatched_codes", "catch_up"}
+    assert set(doc_before) == {
+        "scheduler",
+        "job_statistics",
+        "last_execution",
+        "unmatched_codes",
+        "catch_up",
+        "recording",
+    }
+    assert doc_after["recording"]["status"] == "ok"
     assert doc_before["job_statistics"]["success_rate"] == "N/A" and doc_before["last_execution"] is None
     assert doc_before["scheduler"]["schedule"] == "0 */10 * * * *"
     assert doc_before["scheduler"]["next_run"].endswith(" IST")

@@ -37,3 +37,22 @@ def test_only_the_latest_run_ids_are_kept() -> None:
     assert stats.total_runs == 250
     assert len(stats.counted_runs) == 200
     assert "20260213T180000000Z-0000f9" in stats.counted_runs
+
+
+def test_runs_forgotten_from_the_window_are_never_offered_for_counting_again() -> None:
+    stats = JobStats()
+    assert stats.repair_floor() is None  # nothing forgotten: every uncounted recorded run may be counted
+    # A run queued long ago and counted late sits among the newest: the floor is the newest id forgotten.
+    stats.count(record("20260211T000000000Z-000000", "success"))
+    for i in range(1, 201):
+        stats.count(record(f"20260213T180000000Z-{i:06x}", "success"))
+    assert stats.forgotten_through == "20260211T000000000Z-000000"
+    stats.count(record("20260210T000000000Z-000000", "success"))
+    assert stats.forgotten_through == "20260213T180000000Z-000001"
+    assert stats.repair_floor() == "20260213T180000000Z-000001"
+
+
+def test_a_full_window_written_before_the_floor_was_kept_starts_at_its_oldest_id() -> None:
+    stats = JobStats(counted_runs={f"20260213T180000000Z-{i:06x}": "success" for i in range(200)})
+
+    assert stats.repair_floor() == "20260213T180000000Z-000000"

@@ -536,6 +536,8 @@ def test_status_before_the_first_run_and_after_a_success(sync_env: dict[str, str
         "unmatched_codes": {},
         "catch_up": {"oldest_unfinalized_day": "2026-02-12", "last_finalized_day": None, "catchup_days": 7,
                      "pending_days": ["2026-02-12"], "beyond_window": [], "backfill": []},
+        "recording": {"status": "ok", "detail": "every recorded run is counted and in the day's log",
+                      "pending_repairs": []},
     }  # fmt: skip
     assert after["job_statistics"] == {
         "total_runs": 1, "successful_runs": 1, "failed_runs": 0, "skipped_runs": 0, "success_rate": "100.00%",

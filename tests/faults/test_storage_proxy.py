@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from azure.storage.blob import ContainerClient
 from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.faultproxy import KINDS, FaultProxy, matching
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import api, services
+from sync_core import api, pipeline, services
 from sync_core.health import health
 from sync_core.pipeline import RunRequest, run_sync
 from sync_core.records import JobStats, RunRecord
@@ -231,3 +232,179 @@ def test_health_reports_a_faulty_queue_service_without_hanging(
     assert body["checks"]["storage"]["status"] == "ok"
     assert body["checks"]["poison_queue"]["status"] == "error"
     assert body["checks"]["poison_queue"]["messages"] is None
+
+
+# -- a throttled account: 40 % of writes fail ------------------------------------------------------------------
+
+WRITE_FAULT_RATE = 0.4
+READ_FAULT_RATE = 0.15
+# Azure throttling as seen from outside: busy and timed-out answers on any request, lost answers on writes.
+THROTTLED_WRITES = ("busy", "busy", "timeout500", *["reset_after"] * 5)
+THROTTLED_READS = ("busy", "busy", "timeout500")
+
+
+def wait_for_the_lease(container: ContainerClient, timeout_s: float = 40.0) -> None:
+    """A lease granted while its answer was lost, and not given back, lapses within 30 s."""
+    end = time.monotonic() + timeout_s
+    while lease_state(container) == "leased":
+        assert time.monotonic() < end, "the lease never lapsed"
+        time.sleep(0.5)
+
+
+def took_the_lock(record: RunRecord) -> bool:
+    return "while taking the lock" not in (record.error or "")
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "throttled"])
+def test_at_40_percent_of_writes_every_run_says_what_it_did_and_the_next_run_repairs_the_rest(
+    kind: str, proxied: dict[str, str], proxy: FaultProxy, azurite: Azurite, leadpier: FakeLeadPier, le: FakeLE,
+    rows: list[dict[str, Any]],
+) -> None:  # fmt: skip
+    first = run()
+    if kind == "throttled":
+        proxy.set_rate(READ_FAULT_RATE, kinds=THROTTLED_READS, writes=WRITE_FAULT_RATE, write_kinds=THROTTLED_WRITES)
+    else:
+        proxy.set_rate(0.0, writes=WRITE_FAULT_RATE, write_kinds=(kind,))
+
+    records = [run() for _ in range(4)]
+
+    proxy.clear()
+    assert proxy.counts(writes=True)[kind if kind != "throttled" else "reset_after"] > 0
+    # LE accepted the day every time: a run that took the lock is a success whatever its bookkeeping met.
+    recorded = [r for r in records if took_the_lock(r)]
+    assert recorded, "no run took the lock"
+    for record in recorded:
+        assert record.status in ("success", "skipped"), record.error
+        assert record.recording is None or "run_record" not in record.recording.missing
+    assert len(le.received_days()[DAY.isoformat()]) == expected_records(rows)
+    container = direct(azurite, proxied)
+    wait_for_the_lease(container)
+    last = run()  # faults gone: repairs whatever the runs above could not write
+    assert last.status == "success" and last.recording is None
+    assert_exactly_once(container, [first, *recorded, last])
+    assert stored_stats(container).unlogged_runs == {}
+    assert json.loads(api.status().body)["recording"]["status"] == "ok"
+
+
+def test_a_day_log_that_cannot_be_written_is_noted_on_the_record_and_appended_once_by_the_next_run(
+    proxied: dict[str, str], proxy: FaultProxy, azurite: Azurite, leadpier: FakeLeadPier, le: FakeLE
+) -> None:
+    proxy.plan("busy", times=50, match=TARGETS["log_append"])  # every try of the SDK and of the app
+
+    deferred = run()
+
+    assert deferred.status == "success", deferred.error  # LE accepted the day: that is the outcome
+    assert deferred.recording is not None
+    assert (deferred.recording.status, deferred.recording.missing) == ("incomplete", ["day_log"])
+    container = direct(azurite, proxied)
+    stored = {r.run_id: r for r in stored_runs(container)}
+    assert stored[deferred.run_id].recording == deferred.recording
+    assert stored[deferred.run_id].log_lines[-1].endswith(deferred.log_lines[-1])
+    assert f"Run {deferred.run_id} finished" not in day_log(container)
+    assert list(stored_stats(container).unlogged_runs) == [deferred.run_id]
+    status = json.loads(api.status().body)["recording"]
+    assert status["status"] == "repairs_pending"
+    assert status["pending_repairs"] == [{"run_id": deferred.run_id, "missing": ["day_log"]}]
+    checked = json.loads(health().body)
+    assert checked["status"] == "degraded"
+    assert checked["checks"]["recording"]["pending_repairs"] == [deferred.run_id]
+    proxy.clear()
+
+    repairing = run()
+
+    assert_exactly_once(container, [deferred, repairing])
+    repaired = {r.run_id: r for r in stored_runs(container)}[deferred.run_id].recording
+    assert repaired is not None
+    assert (repaired.status, repaired.missing, repaired.repaired_by) == ("repaired", ["day_log"], repairing.run_id)
+    assert stored_stats(container).unlogged_runs == {}
+    assert json.loads(api.status().body)["recording"] == {
+        "status": "ok",
+        "detail": "every recorded run is counted and in the day's log",
+        "pending_repairs": [],
+    }
+    assert json.loads(health().body)["checks"]["recording"]["status"] == "ok"
+    run()  # a third run finds nothing to repair: nothing is appended or counted twice
+    assert day_log(container).count(f"Run {deferred.run_id} finished") == 1
+
+
+def test_job_stats_that_cannot_be_written_are_counted_once_by_the_next_run(
+    proxied: dict[str, str], proxy: FaultProxy, azurite: Azurite, leadpier: FakeLeadPier, le: FakeLE
+) -> None:
+    proxy.plan("busy", times=50, match=TARGETS["stats_write"])  # every try of the SDK and of the app
+
+    deferred = run()
+
+    assert deferred.status == "success", deferred.error
+    assert deferred.recording is not None and deferred.recording.missing == ["job_stats"]
+    container = direct(azurite, proxied)
+    assert f"Run {deferred.run_id} finished" in day_log(container)  # its lines went in; only the counters wait
+    assert json.loads(api.status().body)["recording"]["pending_repairs"] == [
+        {"run_id": deferred.run_id, "missing": ["job_stats"]}
+    ]
+    proxy.clear()
+
+    repairing = run()
+
+    assert_exactly_once(container, [deferred, repairing])
+    assert stored_stats(container).total_runs == 2
+
+
+def test_a_run_that_cannot_take_the_lock_says_so_in_its_lines_and_in_health(
+    proxied: dict[str, str], proxy: FaultProxy, azurite: Azurite, leadpier: FakeLeadPier, le: FakeLE,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    run()
+    puts = len(le.puts)
+    proxy.plan("busy", times=50, match=TARGETS["lease"])
+
+    lost = run()
+
+    assert lost.status == "failed" and "while taking the lock" in (lost.error or "")
+    assert lost.recording is not None and "run_record" in lost.recording.missing
+    assert len(le.puts) == puts  # nothing is sent without the lock
+    assert any(
+        r.levelname == "ERROR" and f"Run {lost.run_id} could not record itself" in r.getMessage()
+        for r in caplog.records
+    )
+    proxy.clear()
+    checked = json.loads(health().body)
+    assert checked["status"] == "degraded"
+    assert checked["checks"]["recording"]["unrecorded_run"] == lost.run_id
+    assert "storage trouble" in checked["reason"]
+
+
+def test_a_lease_granted_while_every_answer_was_lost_is_given_back_so_the_next_run_is_not_skipped(
+    proxied: dict[str, str], proxy: FaultProxy, azurite: Azurite, leadpier: FakeLeadPier, le: FakeLE
+) -> None:
+    run()
+    # The first try is granted and its answer lost; its two SDK retries and the app's two more tries (3 each) refused.
+    proxy.plan("reset_after", match=TARGETS["lease"])
+    proxy.plan("busy", times=8, match=TARGETS["lease"])
+
+    lost = run()
+
+    assert proxy.pending() == 0
+    assert lost.status == "failed" and "while taking the lock" in (lost.error or "")
+    container = direct(azurite, proxied)
+    assert lease_state(container) != "leased"  # given back by the lease id every try proposed
+    assert run().status == "success"  # not `skipped` by a lease nobody knew it held
+
+
+def test_counters_lost_before_an_outage_of_days_are_written_by_the_first_run_after_it(
+    proxied: dict[str, str], proxy: FaultProxy, azurite: Azurite, leadpier: FakeLeadPier, le: FakeLE,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    run()  # a complete look at the runs is noted in job_stats.json
+    proxy.plan("busy", times=50, match=TARGETS["stats_write"])
+    deferred = run()
+    assert deferred.recording is not None and deferred.recording.missing == ["job_stats"]
+    proxy.clear()
+    later = datetime.now(UTC) + timedelta(days=4)  # nothing ran meanwhile: its record is four UTC days back
+    monkeypatch.setattr(pipeline, "utcnow", lambda: later)
+
+    after = run()
+
+    container = direct(azurite, proxied)
+    assert after.run_id.startswith(f"{later:%Y%m%d}")
+    assert stored_stats(container).counted_runs.get(deferred.run_id) == "success"
+    assert stored_stats(container).total_runs == 3

@@ -60,6 +60,7 @@ def test_a_run_is_one_span_with_its_outcome_and_counts(upstreams: dict[str, str]
     assert dims[names.STATUS] == "success" and base_data(request)["success"] is True
     assert dims[names.REPORT_DATES] == DAY
     assert dims[names.DRY_RUN] == "False"
+    assert dims[names.RECORDING] == "complete" and record["recording"] is None
     counts = {
         names.FETCHED_ROWS: "fetched_rows",
         names.SENT_RECORDS: "sent_records",
