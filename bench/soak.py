@@ -44,16 +44,16 @@ from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.data import generate_rows
 from sandbox.faultproxy import FaultProxy, matching
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import pipeline, recording
-from sync_core import records as record_model
-from sync_core.http import Caller
-from sync_core.pipeline import RunRequest, run_sync
-from sync_core.records import JobStats, RunRecord
-from sync_core.runlog import LINE_FORMAT
+from sync_core.rules.transform import transform_rows
+from sync_core.run import pipeline, recording
+from sync_core.run.pipeline import RunRequest, run_sync
+from sync_core.run.runlog import LINE_FORMAT
 from sync_core.services import Services
 from sync_core.settings import DEFAULT_TIMEZONE, load_settings
-from sync_core.store import StateStore
-from sync_core.transform import transform_rows
+from sync_core.state import records as record_model
+from sync_core.state.records import JobStats, RunRecord
+from sync_core.state.store import StateStore
+from sync_core.upstream.http import Caller
 
 TZ = ZoneInfo(DEFAULT_TIMEZONE)
 CONTAINER = "soak-state"

@@ -43,7 +43,7 @@ class World:
 
 
 def local_today() -> date:
-    from sync_core.records import utcnow
+    from sync_core.state.records import utcnow
 
     return utcnow().astimezone(ZoneInfo(os.environ.get("SYNC_TIMEZONE") or DEFAULT_TIMEZONE)).date()
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from .azure_storage import credential
-from .errors import SettingsError
-from .http import new_session
-from .queues import poison_queue_client
-from .settings import AccountUrlTarget, Settings, load_settings, read_environment
-from .store import StateStore
+from sync_core.errors import SettingsError
+from sync_core.settings import AccountUrlTarget, Settings, load_settings, read_environment
+from sync_core.state.azure_storage import credential
+from sync_core.state.queues import poison_queue_client
+from sync_core.state.store import StateStore
+from sync_core.upstream.http import new_session
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient

@@ -24,9 +24,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from .campaign import BUILTIN_DOMAIN_CODES
-from .errors import SettingsError
-from .schedule import DEFAULT_SCHEDULE, validate_schedule
+from sync_core.errors import SettingsError
+from sync_core.rules.campaign import BUILTIN_DOMAIN_CODES
+from sync_core.rules.schedule import DEFAULT_SCHEDULE, validate_schedule
 
 log = logging.getLogger(__name__)
 

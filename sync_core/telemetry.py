@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
-    from .records import RunRecord
+    from sync_core.state.records import RunRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -111,7 +111,7 @@ def configure_from_environment(environ: Mapping[str, str] | None = None) -> bool
             from azure.monitor.opentelemetry import configure_azure_monitor
             from opentelemetry.sdk.resources import Resource
 
-            from .runlog import install
+            from sync_core.run.runlog import install
 
             # The run handler first: its filter gives each record the run's dimensions before the exporter's
             # handler, added next to the same logger, reads them.
@@ -312,7 +312,7 @@ def run_span(record: RunRecord) -> Iterator[Span]:
     """The run's span; on the way out it takes the run's outcome and counts, and the metrics are recorded.
     A queued run that met the lock (LockBusy, raised so the host delivers it again) is not a failure of the run:
     the span says so in LOCK_BUSY and keeps an unset status."""
-    from .errors import LockBusy
+    from sync_core.errors import LockBusy
 
     with span(RUN_SPAN, {RUN_ID: record.run_id, TRIGGER: record.trigger}, not_errors=(LockBusy,)) as current:
         try:

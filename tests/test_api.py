@@ -6,12 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from sync_core.api_models import LogsQuery, RunMessage, RunsQuery, TriggerBody, parse
-from sync_core.backfill import aggregate_backfill, plan_runs
-from sync_core.records import RunRecord, is_run_id
-from sync_core.responses import ApiError
-from sync_core.status import timer_enabled
-from sync_core.triggers import timer_status
+from sync_core.run.backfill import aggregate_backfill, plan_runs
+from sync_core.run.triggers import timer_status
+from sync_core.state.records import RunRecord, is_run_id
+from sync_core.web.api_models import LogsQuery, RunMessage, RunsQuery, TriggerBody, parse
+from sync_core.web.responses import ApiError
+from sync_core.web.status import timer_enabled
 
 NOW = datetime(2026, 2, 13, 18, 3, 35, 123000, tzinfo=UTC)
 

@@ -11,12 +11,12 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import pipeline
-from sync_core.health import health
-from sync_core.pipeline import RunRequest, run_sync
+from sync_core.run import pipeline
+from sync_core.run.pipeline import RunRequest, run_sync
 from sync_core.settings import load_settings
-from sync_core.status import status_document
-from sync_core.store import StateStore
+from sync_core.state.store import StateStore
+from sync_core.web.health import health
+from sync_core.web.status import status_document
 
 IST = ZoneInfo("Asia/Kolkata")
 TODAY = date(2026, 2, 20)

@@ -17,9 +17,9 @@ from azure.storage.blob import ContainerClient
 
 from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.schedule import next_occurrence
+from sync_core.rules.schedule import next_occurrence
 from sync_core.settings import load_storage_target
-from sync_core.store import StateStore
+from sync_core.state.store import StateStore
 from tests.functions_helpers import REPO_ROOT, App, Context, body
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -145,9 +145,9 @@ def test_a_backfill_parent_shows_its_days_folded_in(app: App, leadpier: FakeLead
 def test_a_queued_day_that_cannot_get_the_lock_is_raised_for_redelivery(
     app: App, held_lock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sync_core.triggers
+    import sync_core.run.triggers
 
-    monkeypatch.setattr(sync_core.triggers, "BACKFILL_LOCK_WAIT_S", 0.5)  # the real wait is two minutes
+    monkeypatch.setattr(sync_core.run.triggers, "BACKFILL_LOCK_WAIT_S", 0.5)  # the real wait is two minutes
     _, queued = app.post_trigger({"date": today().isoformat()})
     run_id = json.loads(queued.get()[0])["run_id"]
     from sync_core.errors import LockBusy
@@ -278,7 +278,7 @@ def test_runs_are_listed_newest_first_up_to_the_limit(app: App) -> None:
 
 def _record_at(store: StateStore, started: datetime, status: str) -> str:
     """A finished timer run recorded as started at `started`, as the pipeline names and writes it."""
-    from sync_core.records import RunRecord, new_run_id
+    from sync_core.state.records import RunRecord, new_run_id
 
     run_id = new_run_id(started)
     store.save_run(RunRecord(run_id=run_id, trigger="timer", status=status, started_at=started))  # type: ignore[arg-type]
@@ -559,7 +559,7 @@ def test_the_app_imports_and_indexes_every_function_with_no_settings_at_all(tmp_
         ]
     )
     # Only the standard-library-only schedule grammar is loaded with the app; the rest waits for a function to run.
-    assert core_modules == ("sync_core,sync_core.ncrontab" if environment else "-")
+    assert core_modules == ("sync_core,sync_core.rules,sync_core.rules.ncrontab" if environment else "-")
     assert third_party == "-"
 
 

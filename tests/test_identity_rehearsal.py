@@ -15,8 +15,8 @@ from azure.storage.queue import QueueClient
 from sandbox.azurite import ACCOUNT_KEY
 from sandbox.template import TemplateError, app_settings, parse_infra
 from sandbox.world import CLIENT_ID, World, identity_world
-from sync_core.queues import POISON_QUEUE
 from sync_core.settings import AccountUrlTarget, load_settings
+from sync_core.state.queues import POISON_QUEUE
 from tests.functions_helpers import App, body
 
 STORAGE_RESOURCE = "https://storage.azure.com"

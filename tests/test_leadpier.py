@@ -15,12 +15,12 @@ from pydantic import SecretStr
 from sandbox.azurite import Azurite
 from sandbox.upstream import FakeLE, FakeLeadPier, InboundRequest, Reply, closed_port_url
 from sync_core.errors import LoginError, UpstreamError
-from sync_core.http import Caller, Deadline, new_session
-from sync_core.leadpier import LeadPierClient
-from sync_core.pipeline import RunRequest, run_sync
-from sync_core.records import LeadPierSession
+from sync_core.run.pipeline import RunRequest, run_sync
 from sync_core.settings import ConnectionStringTarget
-from sync_core.store import StateStore
+from sync_core.state.records import LeadPierSession
+from sync_core.state.store import StateStore
+from sync_core.upstream.http import Caller, Deadline, new_session
+from sync_core.upstream.leadpier import LeadPierClient
 
 USERNAME, PASSWORD = "sandbox-user", "sandbox-password"
 DAY = date(2026, 2, 13)

@@ -15,14 +15,14 @@ from azure.storage.blob import ContainerClient
 
 from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import pipeline
-from sync_core.days import day_range
 from sync_core.errors import LockBusy
-from sync_core.pipeline import RunRequest, report_days, run_sync
-from sync_core.records import utcnow
+from sync_core.rules.days import day_range
+from sync_core.run import pipeline
+from sync_core.run.pipeline import RunRequest, report_days, run_sync
 from sync_core.settings import load_settings
-from sync_core.status import status_document
-from sync_core.store import StateStore
+from sync_core.state.records import utcnow
+from sync_core.state.store import StateStore
+from sync_core.web.status import status_document
 
 IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2026, 2, 13)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sync_core.campaign import BUILTIN_DOMAIN_CODES
 from sync_core.errors import SettingsError
+from sync_core.rules.campaign import BUILTIN_DOMAIN_CODES
 from sync_core.settings import load_settings
 
 CONNECTION = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0LWtleQ==;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;"

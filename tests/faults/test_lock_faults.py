@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobLeaseClient, ContainerClient
 
-import sync_core.lock as lock_module
+import sync_core.state.lock as lock_module
 from sandbox.upstream import FakeLE, FakeLeadPier
 
 from .conftest import Background, assert_recovered, blob_text, state, wait_for

@@ -19,13 +19,15 @@ from azure.storage.blob import ContainerClient
 from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.faultproxy import KINDS, FaultProxy, matching
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import api, pipeline, services
-from sync_core.health import health
-from sync_core.pipeline import RunRequest, run_sync
-from sync_core.records import JobStats, RunRecord
+from sync_core import services
+from sync_core.run import pipeline
+from sync_core.run.pipeline import RunRequest, run_sync
 from sync_core.services import Services
 from sync_core.settings import load_settings
-from sync_core.store import StateStore
+from sync_core.state.records import JobStats, RunRecord
+from sync_core.state.store import StateStore
+from sync_core.web import api
+from sync_core.web.health import health
 from tests.faults.conftest import DAY, expected_records
 
 CLIENT_TIMEOUT_S = 1.5  # the state store's read timeout in these tests; a stall outlasts it

@@ -33,9 +33,9 @@ def main(plan: dict[str, Any]) -> list[dict[str, Any]]:
     if not start.ok:
         raise SystemExit(f"the worker refused the app: {start.failure}")
     if plan.get("lock_wait_s") is not None:
-        import sync_core.triggers
+        import sync_core.run.triggers
 
-        sync_core.triggers.BACKFILL_LOCK_WAIT_S = plan["lock_wait_s"]  # type: ignore[misc]  # the real wait is two minutes
+        sync_core.run.triggers.BACKFILL_LOCK_WAIT_S = plan["lock_wait_s"]  # type: ignore[misc]  # the real wait is two minutes
     host = Host(start)
     results: list[dict[str, Any]] = []
     queued: list[str] = []

@@ -16,7 +16,7 @@ from azure.storage.blob import ContainerClient
 
 from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.schedule import next_occurrence
+from sync_core.rules.schedule import next_occurrence
 from tests.runtime.worker import Host, WorkerStart, http_request
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -150,9 +150,9 @@ def test_a_plain_trigger_while_a_run_holds_the_lock_is_409(host: Host, held_lock
 def test_a_queued_day_that_cannot_get_the_lock_fails_the_invocation_until_the_last_delivery(
     host: Host, held_lock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sync_core.triggers
+    import sync_core.run.triggers
 
-    monkeypatch.setattr(sync_core.triggers, "BACKFILL_LOCK_WAIT_S", 0.5)  # the real wait is two minutes
+    monkeypatch.setattr(sync_core.run.triggers, "BACKFILL_LOCK_WAIT_S", 0.5)  # the real wait is two minutes
     (message,) = host.post_trigger({"date": today().isoformat()}).queue_messages("queued_runs")
     run_id = json.loads(message)["run_id"]
 
@@ -277,12 +277,12 @@ def test_logs_refusals(host: Host, function: str, path: str, query, code: int, s
 def test_an_unexpected_failure_is_a_json_500_with_the_hosts_invocation_id(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sync_core.api
+    import sync_core.web.api
 
     def broken():
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(sync_core.api, "status", broken)
+    monkeypatch.setattr(sync_core.web.api, "status", broken)
     invocation_id = str(uuid.uuid4())
     answer = host.http("status", http_request("GET", "/status"), invocation_id=invocation_id)
     assert answer.ok  # answered, not raised: the caller gets JSON, not the host's bare 500

@@ -8,14 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .days import catch_up
-from .errors import SyncError
-from .recording import pending_repairs
-from .records import Bookkeeping, JobStats, utcnow
-from .schedule import next_occurrence
-from .services import services
-from .settings import Settings, read_environment
-from .store import StateStore
+from sync_core.errors import SyncError
+from sync_core.rules.days import catch_up
+from sync_core.rules.schedule import next_occurrence
+from sync_core.run.recording import pending_repairs
+from sync_core.services import services
+from sync_core.settings import Settings, read_environment
+from sync_core.state.records import Bookkeeping, JobStats, utcnow
+from sync_core.state.store import StateStore
 
 TIMER_DISABLED_SETTING = "AzureWebJobs.sync_timer.Disabled"
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .http import Caller
-from .transform import LePayload, LeRecord
-from .untrusted import one_line
+from sync_core.rules.transform import LePayload, LeRecord
+from sync_core.untrusted import one_line
+from sync_core.upstream.http import Caller
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.le")  # the name every log line shows: kept when the module moved
 
 
 class LeAnswer(BaseModel):

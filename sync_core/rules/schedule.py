@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sync_core import ncrontab
+from sync_core.rules import ncrontab
 
 DEFAULT_SCHEDULE = "0 */10 * * * *"
 

@@ -8,8 +8,15 @@ import logging
 from collections.abc import Mapping
 from datetime import date
 
-from . import SERVICE_NAME, __version__, telemetry
-from .api_models import (
+from sync_core import SERVICE_NAME, __version__, telemetry
+from sync_core.rules.days import day_range, refuse_future
+from sync_core.run.backfill import plan_runs, with_children
+from sync_core.run.runlog import MAX_LINE_CHARS
+from sync_core.services import services
+from sync_core.state.records import RunRecord, is_run_id, utcnow
+from sync_core.state.store import log_blob_name
+from sync_core.untrusted import one_line
+from sync_core.web.api_models import (
     AlreadyRunning,
     LogDownloadQuery,
     LogsQuery,
@@ -22,17 +29,10 @@ from .api_models import (
     json_kind,
     parse,
 )
-from .backfill import plan_runs, with_children
-from .days import day_range, refuse_future
-from .records import RunRecord, is_run_id, utcnow
-from .responses import TEXT, ApiError, ApiResponse, ErrorBody, answers, bad_request, not_found
-from .runlog import MAX_LINE_CHARS
-from .services import services
-from .status import current_status
-from .store import log_blob_name
-from .untrusted import one_line
+from sync_core.web.responses import TEXT, ApiError, ApiResponse, ErrorBody, answers, bad_request, not_found
+from sync_core.web.status import current_status
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.api")  # the name every log line shows: kept when the module moved
 
 MAX_TRIGGER_BODY_BYTES = 4096  # a valid body is under 100 bytes; nothing larger is read
 

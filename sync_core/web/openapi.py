@@ -9,9 +9,10 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import SERVICE_NAME, __version__
-from .api import MAX_TRIGGER_BODY_BYTES
-from .api_models import (
+from sync_core import SERVICE_NAME, __version__
+from sync_core.state.records import RunRecord
+from sync_core.web.api import MAX_TRIGGER_BODY_BYTES
+from sync_core.web.api_models import (
     AlreadyRunning,
     LogDownloadQuery,
     LogsQuery,
@@ -22,10 +23,9 @@ from .api_models import (
     TriggerAccepted,
     TriggerBody,
 )
-from .health import HealthDocument
-from .records import RunRecord
-from .responses import ApiResponse, ErrorBody
-from .status import StatusDocument
+from sync_core.web.health import HealthDocument
+from sync_core.web.responses import ApiResponse, ErrorBody
+from sync_core.web.status import StatusDocument
 
 REF = "#/components/schemas/{model}"
 KEY_SCHEME = "functionKey"

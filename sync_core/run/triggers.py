@@ -9,15 +9,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import telemetry
-from .api_models import RunMessage
-from .errors import LockBusy, SettingsError, StorageError
-from .pipeline import BACKFILL_LOCK_WAIT_S, RunRequest, run_sync
-from .queues import MAX_DEQUEUE_COUNT, POISON_QUEUE
-from .records import FINAL_STATUSES, RunRecord, TimerStatus, utcnow
-from .services import services
+from sync_core import telemetry
+from sync_core.errors import LockBusy, SettingsError, StorageError
+from sync_core.run.pipeline import BACKFILL_LOCK_WAIT_S, RunRequest, run_sync
+from sync_core.services import services
+from sync_core.state.queues import MAX_DEQUEUE_COUNT, POISON_QUEUE
+from sync_core.state.records import FINAL_STATUSES, RunRecord, TimerStatus, utcnow
+from sync_core.web.api_models import RunMessage
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.triggers")  # the name every log line shows: kept when the module moved
 
 
 def run_queued(

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from .untrusted import CODE_CHARS, MESSAGE_CHARS, one_line
+from sync_core.untrusted import CODE_CHARS, MESSAGE_CHARS, one_line
 
 RunStatus = Literal["queued", "running", "success", "warning", "failed", "skipped"]
 # The blobs a run's bookkeeping writes: its record first, then the day's log and job_stats.json derived from it.
@@ -168,7 +168,7 @@ class JobStats(BaseModel):
     last_success_at: AwareDatetime | None = None
     last_finalized_day: str | None = None
     # Days after last_finalized_day already finalized (an older one failed), and unfinalized days older than the
-    # catch-up window that no run syncs by itself (a backfill does): see sync_core/days.py.
+    # catch-up window that no run syncs by itself (a backfill does): see sync_core/rules/days.py.
     finalized_days: list[str] = Field(default_factory=list)
     unsynced_days: list[str] = Field(default_factory=list)
     # The latest runs counted, with the status counted: a retried write (its first answer lost) or a redelivered

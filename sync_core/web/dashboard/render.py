@@ -8,9 +8,9 @@ from html import escape
 from importlib.resources import files
 from urllib.parse import quote, urlencode
 
-from .. import SERVICE_NAME, __version__
-from ..records import RunRecord
-from .figures import (
+from sync_core import SERVICE_NAME, __version__
+from sync_core.state.records import RunRecord
+from sync_core.web.dashboard.figures import (
     CODES_PER_REASON,
     HOURS,
     STACK_ORDER,
@@ -22,7 +22,7 @@ from .figures import (
     schedule_in_words,
     unmatched_by_reason,
 )
-from .state import DashboardView
+from sync_core.web.dashboard.state import DashboardView
 
 PROBLEMS_SHOWN = 10
 REFRESH_S = 60  # the page reloads itself (a meta refresh: no script), so it fills up as runs happen

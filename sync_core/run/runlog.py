@@ -7,8 +7,8 @@ import logging
 from datetime import datetime, tzinfo
 from typing import Any
 
-from .telemetry import RUN_ID, TRIGGER
-from .untrusted import one_line
+from sync_core.telemetry import RUN_ID, TRIGGER
+from sync_core.untrusted import one_line
 
 LINE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"  # the old service's, wherever lines are shown
 MAX_LOG_LINES = 1000  # the most lines /logs and `python -m sync_core logs` show of a day's log

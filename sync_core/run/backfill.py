@@ -9,8 +9,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from .api_models import RunMessage
-from .records import FINAL_STATUSES, LE_ERRORS_KEPT, SAMPLE_LIMIT, RunRecord, RunStatus, new_run_id, utcnow
+from sync_core.state.records import (
+    FINAL_STATUSES,
+    LE_ERRORS_KEPT,
+    SAMPLE_LIMIT,
+    RunRecord,
+    RunStatus,
+    new_run_id,
+    utcnow,
+)
+from sync_core.web.api_models import RunMessage
 
 # The counts a parent adds up from its days.
 _SUMMED = ("fetched_rows", "sent_records", "invalid_rows", "matched_records", "unmatched_records", "upstream_requests")

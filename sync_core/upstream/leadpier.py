@@ -13,13 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from . import telemetry
-from .errors import AuthExpired, RequestNotSent, UpstreamRefused
-from .http import Caller
-from .leadpier_auth import LeadPierAuth, SessionStore
-from .untrusted import one_line
+from sync_core import telemetry
+from sync_core.errors import AuthExpired, RequestNotSent, UpstreamRefused
+from sync_core.untrusted import one_line
+from sync_core.upstream.http import Caller
+from sync_core.upstream.leadpier_auth import LeadPierAuth, SessionStore
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.leadpier")  # the name every log line shows: kept when the module moved
 
 STATS_PATH = "/v1/api/stats/user/org/sources"
 MAX_RELOGINS = 2  # per call, as the old service allowed

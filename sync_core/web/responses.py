@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .errors import SettingsError, StorageError
+from sync_core.errors import SettingsError, StorageError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.responses")  # the name every log line shows: kept when the module moved
 
 JSON = "application/json"
 TEXT = "text/plain"

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from . import days as days_planner
-from . import telemetry
-from .errors import SyncError
-from .records import FINAL_STATUSES, Bookkeeping, JobStats, Recording, RunRecord, TimerStatus, utcnow
-from .runlog import RunLog
-from .settings import DEFAULT_TIMEZONE, Settings, load_storage_target
-from .store import StateStore
+from sync_core import telemetry
+from sync_core.errors import SyncError
+from sync_core.rules import days as days_planner
+from sync_core.run.runlog import RunLog
+from sync_core.settings import DEFAULT_TIMEZONE, Settings, load_storage_target
+from sync_core.state.records import FINAL_STATUSES, Bookkeeping, JobStats, Recording, RunRecord, TimerStatus, utcnow
+from sync_core.state.store import StateStore
 
 # A run's lines keep the one logger name the run log and its queries know, whichever module writes them.
 log = logging.getLogger("sync_core.pipeline")

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .azure_storage import credential, storage_errors
-from .errors import ConcurrentUpdate, StorageError
-from .lock import RunLock, lock_is_held
-from .records import RUN_ID_PATTERN, JobStats, LeadPierSession, RunRecord, is_run_id
-from .settings import ConnectionStringTarget, StorageTarget
+from sync_core.errors import ConcurrentUpdate, StorageError
+from sync_core.settings import ConnectionStringTarget, StorageTarget
+from sync_core.state.azure_storage import credential, storage_errors
+from sync_core.state.lock import RunLock, lock_is_held
+from sync_core.state.records import RUN_ID_PATTERN, JobStats, LeadPierSession, RunRecord, is_run_id
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, ContainerClient
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.store")  # the name every log line shows: kept when the module moved
 # The SDK logs every request at INFO; in Application Insights that would drown the run's own lines.
 logging.getLogger("azure").setLevel(logging.WARNING)
 

@@ -10,18 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from ..backfill import aggregate_backfill
-from ..errors import SettingsError, StorageError
-from ..health import HealthDocument, health_document
-from ..records import FINAL_STATUSES, RunRecord, utcnow
-from ..schedule import DEFAULT_SCHEDULE
-from ..services import services
-from ..settings import read_environment
-from ..status import StatusDocument, status_document, timer_enabled
-from ..store import StateStore
-from .figures import run_time, window_start
+from sync_core.errors import SettingsError, StorageError
+from sync_core.rules.schedule import DEFAULT_SCHEDULE
+from sync_core.run.backfill import aggregate_backfill
+from sync_core.services import services
+from sync_core.settings import read_environment
+from sync_core.state.records import FINAL_STATUSES, RunRecord, utcnow
+from sync_core.state.store import StateStore
+from sync_core.web.dashboard.figures import run_time, window_start
+from sync_core.web.health import HealthDocument, health_document
+from sync_core.web.status import StatusDocument, status_document, timer_enabled
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.dashboard.state")  # the name every log line shows: kept when the module moved
 
 LOG_LINES_SHOWN = 8
 

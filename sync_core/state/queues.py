@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .azure_storage import credential
-from .errors import SettingsError
+from sync_core.errors import SettingsError
+from sync_core.state.azure_storage import credential
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
 
-from ..records import FINAL_STATUSES, RunRecord
+from sync_core.state.records import FINAL_STATUSES, RunRecord
 
 HOURS = 7 * 24
 STACK_ORDER = ("success", "warning", "failed", "skipped", "running", "queued")  # bottom to top

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import ConcurrentUpdate, StorageError
+from sync_core.errors import ConcurrentUpdate, StorageError
 
 # The storage service's answers when it does not accept the caller: a token (audience, issuer, lifetime) or a role.
 REFUSED_CODES = frozenset(

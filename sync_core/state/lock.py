@@ -9,13 +9,13 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .azure_storage import storage_errors
-from .errors import LockLost, StorageError
+from sync_core.errors import LockLost, StorageError
+from sync_core.state.azure_storage import storage_errors
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, ContainerClient
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.lock")  # the name every log line shows: kept when the module moved
 
 LOCK_BLOB = "locks/sync.lock"
 LEASE_SECONDS = 30

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..responses import ApiResponse
-from .figures import report_days, unmatched_by_reason
-from .render import PROBLEMS_SHOWN, render
-from .state import DashboardView, DayLog, RunCache, collect
+from sync_core.web.dashboard.figures import report_days, unmatched_by_reason
+from sync_core.web.dashboard.render import PROBLEMS_SHOWN, render
+from sync_core.web.dashboard.state import DashboardView, DayLog, RunCache, collect
+from sync_core.web.responses import ApiResponse
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",

@@ -13,13 +13,13 @@ from typing import Protocol, TypeGuard
 
 from pydantic import BaseModel, ConfigDict
 
-from . import telemetry
-from .errors import ConcurrentUpdate, LoginError, RequestNotSent, UpstreamRefused, UpstreamUnavailable
-from .http import Caller
-from .records import LeadPierSession, utcnow
-from .untrusted import CODE_CHARS, one_line
+from sync_core import telemetry
+from sync_core.errors import ConcurrentUpdate, LoginError, RequestNotSent, UpstreamRefused, UpstreamUnavailable
+from sync_core.state.records import LeadPierSession, utcnow
+from sync_core.untrusted import CODE_CHARS, one_line
+from sync_core.upstream.http import Caller
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.leadpier_auth")  # the name every log line shows: kept when the module moved
 
 LOGIN_PATH = "/v1/frontend/authenticate"
 EXPIRY_MARGIN = timedelta(minutes=5)

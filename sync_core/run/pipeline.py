@@ -14,16 +14,18 @@ from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 
-from . import days as days_planner
-from . import telemetry
-from .campaign import UnmatchedCode, parse_campaign_code
-from .errors import DeadlineExceeded, LockBusy, LoginError, SettingsError, StorageError, SyncError
-from .http import Caller, Deadline
-from .le import LeClient
-from .leadpier import LeadPierClient
-from .lock import RunLock
-from .recording import persist, record_without_settings, repair, unrecorded
-from .records import (
+from sync_core import telemetry
+from sync_core.errors import DeadlineExceeded, LockBusy, LoginError, SettingsError, StorageError, SyncError
+from sync_core.rules import days as days_planner
+from sync_core.rules.campaign import UnmatchedCode, parse_campaign_code
+from sync_core.rules.transform import TransformResult, transform_rows
+from sync_core.run.recording import persist, record_without_settings, repair, unrecorded
+from sync_core.run.runlog import RunLog
+from sync_core.services import Services
+from sync_core.services import services as process_services
+from sync_core.settings import DEFAULT_TIMEZONE, read_environment
+from sync_core.state.lock import RunLock
+from sync_core.state.records import (
     LE_ERRORS_KEPT,
     SAMPLE_LIMIT,
     DayResult,
@@ -34,14 +36,12 @@ from .records import (
     new_run_id,
     utcnow,
 )
-from .runlog import RunLog
-from .services import Services
-from .services import services as process_services
-from .settings import DEFAULT_TIMEZONE, read_environment
-from .transform import TransformResult, transform_rows
-from .untrusted import CODE_CHARS, one_line
+from sync_core.untrusted import CODE_CHARS, one_line
+from sync_core.upstream.http import Caller, Deadline
+from sync_core.upstream.le import LeClient
+from sync_core.upstream.leadpier import LeadPierClient
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.pipeline")  # the name every log line shows: kept when the module moved
 
 EXAMPLES_LOGGED = 3  # unmatched codes named per reason in a day's summary line
 BACKFILL_LOCK_WAIT_S = 120  # a queued backfill waits out a running timer run rather than being skipped

@@ -12,23 +12,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field
 
-from . import __version__
-from .errors import SettingsError, SyncError
-from .queues import POISON_QUEUE, poison_queue_client
-from .recording import Repair, last_unrecorded, pending_repairs
-from .records import JobStats, utcnow
-from .responses import ApiResponse
-from .runtime_info import RuntimeCheck, asked_python, runtime_check
-from .schedule import DEFAULT_SCHEDULE, interval
-from .services import PROBE_TIMEOUT_S, services
-from .settings import DEFAULT_TIMEZONE, Settings, load_storage_target, read_environment
-from .status import timer_enabled
-from .store import StateStore
+from sync_core import __version__
+from sync_core.errors import SettingsError, SyncError
+from sync_core.rules.schedule import DEFAULT_SCHEDULE, interval
+from sync_core.run.recording import Repair, last_unrecorded, pending_repairs
+from sync_core.services import PROBE_TIMEOUT_S, services
+from sync_core.settings import DEFAULT_TIMEZONE, Settings, load_storage_target, read_environment
+from sync_core.state.queues import POISON_QUEUE, poison_queue_client
+from sync_core.state.records import JobStats, utcnow
+from sync_core.state.store import StateStore
+from sync_core.web.responses import ApiResponse
+from sync_core.web.runtime_info import RuntimeCheck, asked_python, runtime_check
+from sync_core.web.status import timer_enabled
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.health")  # the name every log line shows: kept when the module moved
 
 CHECKS_DEADLINE_S = 8  # storage and queue checks run side by side; one still going by then counts as timed out
 STALE_AFTER_INTERVALS = 3
@@ -370,7 +370,7 @@ def _staleness(
 
 def _catch_up(stats: JobStats | None, settings: Settings | None, env: Mapping[str, str], now: datetime) -> CatchUpCheck:
     """Degraded while missed days are being caught up, or while days older than the window wait for a backfill."""
-    from .status import catch_up_view
+    from sync_core.web.status import catch_up_view
 
     if stats is None:
         return CatchUpCheck(status="skipped", detail="unknown: storage could not be read")

@@ -22,7 +22,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from .errors import (
+from sync_core.errors import (
     AuthExpired,
     DeadlineExceeded,
     RequestNotSent,
@@ -32,7 +32,7 @@ from .errors import (
     UpstreamUnavailable,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sync_core.http")  # the name every log line shows: kept when the module moved
 
 ATTEMPTS = 4  # one call and three retries
 BACKOFF_INITIAL_S = 1.0

@@ -17,11 +17,11 @@ from pydantic import (
     model_validator,
 )
 
-from .days import parse_day
-from .records import RunRecord, RunStatus
-from .responses import bad_request
-from .runlog import MAX_LOG_LINES
-from .untrusted import one_line
+from sync_core.rules.days import parse_day
+from sync_core.run.runlog import MAX_LOG_LINES
+from sync_core.state.records import RunRecord, RunStatus
+from sync_core.untrusted import one_line
+from sync_core.web.responses import bad_request
 
 MAX_RUNS_LIMIT = 100
 
