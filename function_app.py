@@ -19,8 +19,9 @@ DEFAULT_SCHEDULE = "0 */10 * * * *"
 
 
 def _is_ncrontab(expression: str) -> bool:
-    """The host's own NCRONTAB grammar, the one /health and /status use too. sync_core.rules.ncrontab is the one module of
-    sync_core loaded here: it imports only the standard library, and even so a failure falls back to the default."""
+    """The host's own NCRONTAB grammar, the one /health and /status use too. sync_core.rules.ncrontab and
+    sync_core.rules.flags are the modules of sync_core loaded here: they import only the standard library, and even
+    so a failure falls back to the default."""
     try:
         from sync_core.rules import ncrontab
     except Exception:  # never hide the functions over a schedule check
@@ -40,11 +41,24 @@ def _setting(name: str, default: str, valid: typing.Callable[[str], bool]) -> tu
     return default, problem
 
 
+def _flag(text: str) -> bool | None:
+    """The settings' one true/false grammar (sync_core.rules.flags, which Settings uses too; standard library only);
+    None for a word outside it, or when the grammar could not be loaded."""
+    try:
+        from sync_core.rules.flags import parse_flag
+    except Exception:  # never hide the functions over a flag
+        log.exception("the true/false grammar could not be loaded; the host uses the default")
+        return None
+    try:
+        return parse_flag(text)
+    except ValueError:
+        return None
+
+
 SYNC_SCHEDULE, _schedule_problem = _setting("SYNC_SCHEDULE", DEFAULT_SCHEDULE, _is_ncrontab)
-_startup_text, _startup_problem = _setting(
-    "SYNC_RUN_ON_STARTUP", "false", lambda v: v.lower() in ("true", "false", "1", "0", "yes", "no")
-)
-SYNC_RUN_ON_STARTUP = _startup_text.lower() in ("true", "1", "yes")
+_startup_text, _startup_problem = _setting("SYNC_RUN_ON_STARTUP", "false", lambda v: _flag(v) is not None)
+# The default needs no grammar: an app without the setting loads no module of sync_core.
+SYNC_RUN_ON_STARTUP = _startup_text != "false" and _flag(_startup_text) is True
 HOST_PROBLEMS = [p for p in (_schedule_problem, _startup_problem) if p]
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

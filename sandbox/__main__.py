@@ -11,8 +11,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
-from sync_core.run.runlog import LINE_FORMAT
 from sync_core.state.records import RunRecord
+from sync_core.telemetry.runlog import LINE_FORMAT
 
 SAMPLE_CODES = 4
 DEFAULT_PORT = 7071

@@ -13,9 +13,9 @@ from sync_core import telemetry
 from sync_core.errors import SyncError
 from sync_core.rules.days import day_range, parse_day, refuse_future
 from sync_core.run.pipeline import RunRequest, run_sync
-from sync_core.run.runlog import LINE_FORMAT, MAX_LINE_CHARS, MAX_LOG_LINES
 from sync_core.settings import DEFAULT_TIMEZONE, read_environment
 from sync_core.state.records import utcnow
+from sync_core.telemetry.runlog import LINE_FORMAT, MAX_LINE_CHARS, MAX_LOG_LINES
 from sync_core.untrusted import one_line
 
 EXIT_OK, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3  # bad arguments: 2, from argparse

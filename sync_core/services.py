@@ -11,9 +11,11 @@ call reads them again, so a fixed app setting takes effect without a restart.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import requests
@@ -22,8 +24,9 @@ from sync_core.errors import SettingsError
 from sync_core.settings import AccountUrlTarget, Settings, load_settings, read_environment
 from sync_core.state.azure_storage import credential
 from sync_core.state.queues import poison_queue_client
+from sync_core.state.records import utcnow
 from sync_core.state.store import StateStore
-from sync_core.upstream.http import new_session
+from sync_core.upstream.http import BACKOFF_INITIAL_S, BACKOFF_MAX_S, new_session
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
@@ -40,6 +43,38 @@ _SETTING_PREFIXES = ("AzureWebJobsStorage", "SYNC_", "LEADPIER_", "LE_", "HTTP_"
 
 
 @dataclass(frozen=True)
+class Timing:
+    """A run's clock (its start, end, report days and repairs) and its waits between tries of an upstream call.
+    The lock's lease and the run's deadline keep real time whatever the clock says."""
+
+    clock: Callable[[], datetime] = utcnow
+    backoff_initial_s: float = BACKOFF_INITIAL_S
+    backoff_max_s: float = BACKOFF_MAX_S
+
+
+_timing = Timing()
+
+
+def timing() -> Timing:
+    """The timing this process's runs are built with."""
+    return _timing
+
+
+@contextlib.contextmanager
+def use_timing(chosen: Timing) -> Iterator[Timing]:
+    """This process's runs with another clock or other waits while the block lasts (tests, the benchmark)."""
+    global _timing
+    before = _timing
+    reset()
+    _timing = chosen
+    try:
+        yield chosen
+    finally:
+        reset()
+        _timing = before
+
+
+@dataclass(frozen=True)
 class Services:
     """What runs and routes share within one worker process."""
 
@@ -49,13 +84,20 @@ class Services:
     probe_store: StateStore  # for /health: one try
     poison_queue: QueueClient | None  # /health's count of abandoned runs; None when the host's storage is not set
     upstream: requests.Session  # LeadPier and LE calls, pooled across runs
+    timing: Timing = field(default_factory=Timing)
 
     @classmethod
     def build(
-        cls, settings: Settings, *, env: Mapping[str, str] | None = None, store: StateStore | None = None
+        cls,
+        settings: Settings,
+        *,
+        env: Mapping[str, str] | None = None,
+        store: StateStore | None = None,
+        timing: Timing | None = None,
     ) -> Services:
         """New services for these settings (`env`: where the host's own storage is, for the poison queue);
-        `store`: a run store built by the caller (the benchmark, the fault tests)."""
+        `store`: a run store built by the caller (the benchmark, the fault tests); `timing`: by default the
+        process's."""
         target = settings.storage
         # One credential for every client of an identity: it caches its tokens.
         identity = credential(target.client_id) if isinstance(target, AccountUrlTarget) else None
@@ -80,6 +122,7 @@ class Services:
             probe_store=StateStore(target, timeout_s=PROBE_TIMEOUT_S, retries=0, shared_credential=identity),
             poison_queue=poison,
             upstream=new_session(settings.leadpier_concurrency),
+            timing=timing or _timing,
         )
 
     def close(self) -> None:

@@ -34,14 +34,14 @@ _PROXY_NAMES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 @pytest.fixture(autouse=True)
 def fresh_services() -> Iterator[None]:
-    """The app builds its clients once per worker process; each test starts with none, as a new worker would."""
+    """The app builds its clients once per worker process; each test starts with none, as a new worker would.
+    Its runs retry upstream calls without waiting: what a retry does is tested, not how long it waits."""
     from sync_core import services
     from sync_core.run import recording
 
-    services.reset()
     recording.forget_unrecorded()  # what this worker remembers of runs that could not record themselves
-    yield
-    services.reset()
+    with services.use_timing(services.Timing(backoff_initial_s=0, backoff_max_s=0)):
+        yield
     recording.forget_unrecorded()
 
 

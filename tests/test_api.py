@@ -8,8 +8,9 @@ import pytest
 
 from sync_core.run.backfill import aggregate_backfill, plan_runs
 from sync_core.run.triggers import timer_status
+from sync_core.state.queues import RunMessage
 from sync_core.state.records import RunRecord, is_run_id
-from sync_core.web.api_models import LogsQuery, RunMessage, RunsQuery, TriggerBody, parse
+from sync_core.web.api_models import LogsQuery, RunsQuery, TriggerBody, parse
 from sync_core.web.responses import ApiError
 from sync_core.web.status import timer_enabled
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -17,8 +18,8 @@ from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core.errors import LockBusy
 from sync_core.rules.days import day_range
-from sync_core.run import pipeline
 from sync_core.run.pipeline import RunRequest, report_days, run_sync
+from sync_core.services import timing, use_timing
 from sync_core.settings import load_settings
 from sync_core.state.records import utcnow
 from sync_core.state.store import StateStore
@@ -358,25 +359,25 @@ def test_at_midnight_the_day_that_ended_gets_its_final_sync(
     blob_container: ContainerClient,
 ) -> None:  # fmt: skip
     clock = Clock(datetime(2026, 2, 13, 23, 55, tzinfo=IST))
-    monkeypatch.setattr(pipeline, "utcnow", clock)
-    for day in ("2026-02-12", "2026-02-13", "2026-02-14"):
-        leadpier.set_rows(day, [{"source": "mta_0101-lbe-e1", "visitors": 1}])
+    with use_timing(replace(timing(), clock=clock)):
+        for day in ("2026-02-12", "2026-02-13", "2026-02-14"):
+            leadpier.set_rows(day, [{"source": "mta_0101-lbe-e1", "visitors": 1}])
 
-    before_midnight = run(trigger="timer")
-    clock.now = datetime(2026, 2, 14, 0, 5, tzinfo=IST)
-    after_midnight = run(trigger="timer")
-    clock.now = datetime(2026, 2, 14, 0, 15, tzinfo=IST)
-    next_slot = run(trigger="timer")
+        before_midnight = run(trigger="timer")
+        clock.now = datetime(2026, 2, 14, 0, 5, tzinfo=IST)
+        after_midnight = run(trigger="timer")
+        clock.now = datetime(2026, 2, 14, 0, 15, tzinfo=IST)
+        next_slot = run(trigger="timer")
 
-    assert before_midnight.report_dates == ["2026-02-12", "2026-02-13"]
-    assert after_midnight.report_dates == ["2026-02-13", "2026-02-14"]
-    assert next_slot.report_dates == ["2026-02-14"]
-    assert job_stats(blob_container)["last_finalized_day"] == "2026-02-13"
-    # The run record's folder is the UTC day of the start; the log's file is the Kolkata day.
-    assert {b.name for b in blob_container.list_blobs(name_starts_with="logs/")} == {
-        "logs/scheduler_20260213.log", "logs/scheduler_20260214.log",
-    }  # fmt: skip
-    assert {b.name.split("/")[1] for b in blob_container.list_blobs(name_starts_with="runs/")} == {"20260213"}
+        assert before_midnight.report_dates == ["2026-02-12", "2026-02-13"]
+        assert after_midnight.report_dates == ["2026-02-13", "2026-02-14"]
+        assert next_slot.report_dates == ["2026-02-14"]
+        assert job_stats(blob_container)["last_finalized_day"] == "2026-02-13"
+        # The run record's folder is the UTC day of the start; the log's file is the Kolkata day.
+        assert {b.name for b in blob_container.list_blobs(name_starts_with="logs/")} == {
+            "logs/scheduler_20260213.log", "logs/scheduler_20260214.log",
+        }  # fmt: skip
+        assert {b.name.split("/")[1] for b in blob_container.list_blobs(name_starts_with="runs/")} == {"20260213"}
 
 
 def test_a_day_le_refused_is_synced_again_by_the_next_run(

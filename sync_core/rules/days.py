@@ -14,6 +14,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 MAX_RANGE_DAYS = 31  # what POST /trigger and the command line accept in one backfill
 MAX_UNSYNCED = 731  # days left behind that job_stats.json lists; past two years only the newest are kept
@@ -44,6 +47,19 @@ def parse_day(text: str) -> date:
     if day_asked < EARLIEST_DAY:
         raise ValueError(f"must be {EARLIEST_DAY.isoformat()} or later")
     return day_asked
+
+
+def _day_text(value: Any) -> Any:
+    """Only YYYY-MM-DD text: pydantic's own date parsing would also take timestamps, numbers and null."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date in the form YYYY-MM-DD")
+    return parse_day(value)
+
+
+Day = Annotated[date, BeforeValidator(_day_text)]  # a model's day field: YYYY-MM-DD text only
+OptionalDay = Annotated[date | None, BeforeValidator(_day_text)]  # may be absent, never null
 
 
 def parse_stored_day(text: str | None) -> date | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from sync_core.state.queues import RunMessage
 from sync_core.state.records import (
     FINAL_STATUSES,
     LE_ERRORS_KEPT,
@@ -18,8 +19,9 @@ from sync_core.state.records import (
     new_run_id,
     utcnow,
 )
-from sync_core.web.api_models import RunMessage
 
+# How a day that did not succeed ended, in the parent's one sentence.
+_OUTCOME = {"failed": "failed", "warning": "ended with a warning", "skipped": "was skipped"}
 # The counts a parent adds up from its days.
 _SUMMED = ("fetched_rows", "sent_records", "invalid_rows", "matched_records", "unmatched_records", "upstream_requests")
 
@@ -139,6 +141,6 @@ def _first_trouble(found: list[RunRecord], days: int) -> str | None:
     if not troubled:
         return None
     first = troubled[0]
-    return (
-        f"{len(troubled)} of {days} days did not succeed; first: {first.report_dates[:1]} {first.status}: {first.error}"
-    )
+    day = first.report_dates[0] if first.report_dates else first.run_id
+    sentence = f"{len(troubled)} of {days} days did not succeed; the first, {day}, {_OUTCOME[first.status]}"
+    return f"{sentence}: {first.error}" if first.error else sentence

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from pydantic import TypeAdapter, ValidationError
-
 from sync_core import telemetry
 from sync_core.errors import DeadlineExceeded, LockBusy, LoginError, SettingsError, StorageError, SyncError
 from sync_core.rules import days as days_planner
 from sync_core.rules.campaign import UnmatchedCode, parse_campaign_code
+from sync_core.rules.flags import parse_flag
 from sync_core.rules.transform import TransformResult, transform_rows
-from sync_core.run.recording import persist, record_without_settings, repair, unrecorded
-from sync_core.run.runlog import RunLog
+from sync_core.run.recording import persist, record_without_settings, unrecorded
+from sync_core.run.repairs import repair
 from sync_core.services import Services
 from sync_core.services import services as process_services
+from sync_core.services import timing as process_timing
 from sync_core.settings import DEFAULT_TIMEZONE, read_environment
 from sync_core.state.lock import RunLock
 from sync_core.state.records import (
@@ -34,8 +34,8 @@ from sync_core.state.records import (
     TimerStatus,
     Trigger,
     new_run_id,
-    utcnow,
 )
+from sync_core.telemetry.runlog import RunLog
 from sync_core.untrusted import CODE_CHARS, one_line
 from sync_core.upstream.http import Caller, Deadline
 from sync_core.upstream.le import LeClient
@@ -109,7 +109,8 @@ def run_sync(
     `services`: what the run uses (settings, store, upstream session); by default this process's, built once from
     the settings in the environment (and local.settings.json).
     """
-    started = utcnow()
+    clock = (services.timing if services else process_timing()).clock
+    started = clock()
     record = RunRecord(
         run_id=request.run_id or new_run_id(started),
         trigger=request.trigger,
@@ -131,7 +132,7 @@ def run_sync(
             env = read_environment()
             # Still say what was asked: a dry run that failed on its settings was a dry run.
             record.dry_run = _asked_dry_run(env) if request.dry_run is None else request.dry_run
-            record.finish("failed", str(exc))
+            record.finish("failed", str(exc), clock())
             record_without_settings(record, env, runlog)
             return record
         return SyncRun(request, record, here, runlog, span=span).execute()
@@ -140,8 +141,8 @@ def run_sync(
 def _asked_dry_run(env: Mapping[str, str]) -> bool:
     """SYNC_DRY_RUN as the settings model reads it, for a run whose settings as a whole are invalid."""
     try:
-        return TypeAdapter(bool).validate_python((env.get("SYNC_DRY_RUN") or "false").strip())
-    except ValidationError:
+        return parse_flag(env.get("SYNC_DRY_RUN") or "false")
+    except ValueError:
         return False
 
 
@@ -162,6 +163,8 @@ class SyncRun:
         self.settings = services.settings
         self.store = services.store
         self.upstream = services.upstream
+        self.timing = services.timing
+        self.clock = services.timing.clock
         self.runlog = runlog
         self.span = span
         self.tally = Tally()
@@ -184,12 +187,12 @@ class SyncRun:
             self.stats_read = self.store.load_job_stats()  # its ETag serves the update at the end (one read per run)
             # What earlier runs could not write, written before this run chooses its days (so a day an earlier run
             # finalized is not sent again).
-            repaired = repair(self.store, self.stats_read, self.settings, self.record.run_id, utcnow())
+            repaired = repair(self.store, self.stats_read, self.settings, self.record.run_id, self.clock())
             self.stats_read = repaired.stats_read or self.store.load_job_stats()
             self.repairs_checked_at = repaired.checked_at
             stats = self.stats_read[0]
             days = self.request.dates or report_days(
-                self.record.started_at or utcnow(),
+                self.record.started_at or self.clock(),
                 self.settings.timezone,
                 stats.last_finalized_day,
                 self.settings.catchup_days,
@@ -201,10 +204,10 @@ class SyncRun:
             raise
         except SyncError as exc:
             log.error("Run failed: %s", one_line(str(exc)))
-            self.record.finish("failed", str(exc))
+            self.record.finish("failed", str(exc), self.clock())
         except Exception as exc:
             log.exception("Run failed with an unexpected error")
-            self.record.finish("failed", f"unexpected error ({type(exc).__name__}); see the run's log")
+            self.record.finish("failed", f"unexpected error ({type(exc).__name__}); see the run's log", self.clock())
         finally:
             if self.lock is not None:
                 try:
@@ -222,7 +225,7 @@ class SyncRun:
         if self.request.wait_for_lock_s > 0:
             raise LockBusy("another run still holds the lock")
         log.info("Another run holds the lock; this run is skipped")
-        self.record.finish("skipped", "already running")
+        self.record.finish("skipped", "already running", self.clock())
         self._persist(planned=False)
         return self.record
 
@@ -235,6 +238,7 @@ class SyncRun:
             self.request.timer,
             self.stats_read,
             planned=planned,
+            now=self.clock(),
             repairs_checked_at=self.repairs_checked_at,
         )
 
@@ -267,6 +271,8 @@ class SyncRun:
             self.upstream,
             timeout_s=self.settings.http_timeout_seconds,
             deadline=Deadline(self.settings.run_deadline_seconds),
+            backoff_initial_s=self.timing.backoff_initial_s,
+            backoff_max_s=self.timing.backoff_max_s,
         )
         leadpier, le = self._clients(caller)
         try:
@@ -423,12 +429,14 @@ class SyncRun:
         refused = [d for d in record.days if d.le_success is False]
         if failures:
             many = f"{len(failures)} days failed; first: {failures[0]}"
-            record.finish("failed", failures[0] if len(failures) == 1 else many)
+            record.finish("failed", failures[0] if len(failures) == 1 else many, self.clock())
         elif refused:
             record.finish(
-                "warning", f"LE did not accept {refused[0].report_date}: {refused[0].le_message or 'no message'}"
+                "warning",
+                f"LE did not accept {refused[0].report_date}: {refused[0].le_message or 'no message'}",
+                self.clock(),
             )
         elif record.invalid_rows:
-            record.finish("warning", f"{record.invalid_rows} row(s) could not be read and were left out")
+            record.finish("warning", f"{record.invalid_rows} row(s) could not be read and were left out", self.clock())
         else:
-            record.finish("success", None)
+            record.finish("success", None, self.clock())

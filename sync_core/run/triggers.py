@@ -12,10 +12,9 @@ from pydantic import ValidationError
 from sync_core import telemetry
 from sync_core.errors import LockBusy, SettingsError, StorageError
 from sync_core.run.pipeline import BACKFILL_LOCK_WAIT_S, RunRequest, run_sync
-from sync_core.services import services
-from sync_core.state.queues import MAX_DEQUEUE_COUNT, POISON_QUEUE
-from sync_core.state.records import FINAL_STATUSES, RunRecord, TimerStatus, utcnow
-from sync_core.web.api_models import RunMessage
+from sync_core.services import services, timing
+from sync_core.state.queues import MAX_DEQUEUE_COUNT, POISON_QUEUE, RunMessage
+from sync_core.state.records import FINAL_STATUSES, RunRecord, TimerStatus
 
 log = logging.getLogger("sync_core.triggers")  # the name every log line shows: kept when the module moved
 
@@ -93,7 +92,7 @@ def _record_abandoned(message: RunMessage) -> None:
             parent_run_id=message.parent_run_id,
         )
         record.status = "failed"
-        record.finished_at = utcnow()
+        record.finished_at = timing().clock()
         record.error = (
             f"another run held the lock through {MAX_DEQUEUE_COUNT} deliveries of this queued run; "
             f"its message went to the poison queue ({POISON_QUEUE})"
@@ -110,7 +109,7 @@ def timer_status(schedule_status: Mapping[str, Any] | None, past_due: bool, now:
         last=_host_time(status.get("Last")),
         next=_host_time(status.get("Next")),
         past_due=past_due,
-        seen_at=now or utcnow(),
+        seen_at=now or timing().clock(),
     )
 
 

@@ -1,12 +1,15 @@
-"""The queue of runs /trigger accepted: its name, its poison queue, how often the host delivers a message, and the
-client /health counts the poison queue with."""
+"""The queue of runs /trigger accepted: its name, its message, its poison queue, how often the host delivers a message,
+and the client /health counts the poison queue with."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
 from sync_core.errors import SettingsError
+from sync_core.rules.days import Day
 from sync_core.state.azure_storage import credential
 
 if TYPE_CHECKING:
@@ -34,3 +37,15 @@ def poison_queue_client(env: Mapping[str, str], *, timeout_s: float, shared_cred
         raise SettingsError("AzureWebJobsStorage is missing")
     identity = shared_credential or credential(env.get("AzureWebJobsStorage__clientId"))
     return QueueClient(url.rstrip("/"), POISON_QUEUE, credential=identity, **options)
+
+
+class RunMessage(BaseModel):
+    """One message on the leadpier-sync-runs queue: the run /trigger accepted, for sync_worker to do."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    dates: list[Day] | None = None
+    dry_run: bool | None = None
+    parent_run_id: str | None = None
+    queued_at: AwareDatetime

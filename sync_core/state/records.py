@@ -121,11 +121,11 @@ class RunRecord(BaseModel):
     log_lines: list[str] = Field(default_factory=list)
     recording: Recording | None = None
 
-    def finish(self, status: RunStatus, error: str | None) -> None:
-        """The run's outcome, when it ended, and how long it took."""
+    def finish(self, status: RunStatus, error: str | None, at: datetime) -> None:
+        """The run's outcome, when it ended (`at`, by the run's clock), and how long it took."""
         self.status = status
         self.error = None if error is None else one_line(error, MESSAGE_CHARS)
-        self.finished_at = utcnow()
+        self.finished_at = at
         if self.started_at:
             self.duration_ms = int((self.finished_at - self.started_at).total_seconds() * 1000)
 
@@ -220,9 +220,13 @@ class JobStats(BaseModel):
             return True
         if record.status == "success":
             self.last_success_at = record.finished_at
+        # When the run ended, by its own clock; a record with no time at all is counted but shown as no execution.
+        moment = record.finished_at or record.started_at or record.queued_at
+        if moment is None:
+            return True
         self.last_execution = LastExecution(
             run_id=record.run_id,
-            timestamp=record.finished_at or record.started_at or utcnow(),
+            timestamp=moment,
             status=record.status,
             trigger=record.trigger,
             duration_ms=record.duration_ms,

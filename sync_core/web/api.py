@@ -11,10 +11,10 @@ from datetime import date
 from sync_core import SERVICE_NAME, __version__, telemetry
 from sync_core.rules.days import day_range, refuse_future
 from sync_core.run.backfill import plan_runs, with_children
-from sync_core.run.runlog import MAX_LINE_CHARS
 from sync_core.services import services
+from sync_core.state.day_log import log_blob_name
 from sync_core.state.records import RunRecord, is_run_id, utcnow
-from sync_core.state.store import log_blob_name
+from sync_core.telemetry.runlog import MAX_LINE_CHARS
 from sync_core.untrusted import one_line
 from sync_core.web.api_models import (
     AlreadyRunning,

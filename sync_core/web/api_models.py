@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -17,9 +16,9 @@ from pydantic import (
     model_validator,
 )
 
-from sync_core.rules.days import parse_day
-from sync_core.run.runlog import MAX_LOG_LINES
+from sync_core.rules.days import OptionalDay
 from sync_core.state.records import RunRecord, RunStatus
+from sync_core.telemetry.runlog import MAX_LOG_LINES
 from sync_core.untrusted import one_line
 from sync_core.web.responses import bad_request
 
@@ -29,15 +28,6 @@ MAX_RUNS_LIMIT = 100
 # -- requests ------------------------------------------------------------------------------------------
 
 
-def _day(value: Any) -> Any:
-    """Only YYYY-MM-DD text: pydantic's own date parsing would also take timestamps, numbers and null."""
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("must be a date in the form YYYY-MM-DD")
-    return parse_day(value)
-
-
 def _bool(value: Any) -> Any:
     """Only JSON true or false: pydantic's lax booleans would take 0, "yes", "off" and 1.0."""
     if not isinstance(value, bool):
@@ -45,8 +35,6 @@ def _bool(value: Any) -> Any:
     return value
 
 
-Day = Annotated[date, BeforeValidator(_day)]
-OptionalDay = Annotated[date | None, BeforeValidator(_day)]  # may be absent, never null
 OptionalBool = Annotated[bool | None, BeforeValidator(_bool)]
 
 
@@ -248,15 +236,3 @@ class TriggerAccepted(BaseModel):
 class AlreadyRunning(BaseModel):
     status: Literal["already_running"]
     message: str
-
-
-class RunMessage(BaseModel):
-    """One message on the leadpier-sync-runs queue: the run /trigger accepted, for sync_worker to do."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    run_id: str
-    dates: list[Day] | None = None
-    dry_run: bool | None = None
-    parent_run_id: str | None = None
-    queued_at: AwareDatetime

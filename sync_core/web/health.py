@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from sync_core import __version__
 from sync_core.errors import SettingsError, SyncError
 from sync_core.rules.schedule import DEFAULT_SCHEDULE, interval
-from sync_core.run.recording import Repair, last_unrecorded, pending_repairs
+from sync_core.run.recording import last_unrecorded
+from sync_core.run.repairs import Repair, pending_repairs
 from sync_core.services import PROBE_TIMEOUT_S, services
 from sync_core.settings import DEFAULT_TIMEZONE, Settings, load_storage_target, read_environment
 from sync_core.state.queues import POISON_QUEUE, poison_queue_client

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from sync_core.errors import SyncError
 from sync_core.rules.days import catch_up
+from sync_core.rules.flags import is_true
 from sync_core.rules.schedule import next_occurrence
-from sync_core.run.recording import pending_repairs
+from sync_core.run.repairs import pending_repairs
 from sync_core.services import services
 from sync_core.settings import Settings, read_environment
 from sync_core.state.records import Bookkeeping, JobStats, utcnow
@@ -149,7 +150,7 @@ def recording_view(store: StateStore, stats: JobStats, now: datetime) -> Recordi
 def timer_enabled(environ: Mapping[str, str]) -> bool:
     """False when the app setting AzureWebJobs.sync_timer.Disabled is true (Linux may turn its dots into underscores)."""
     for name in (TIMER_DISABLED_SETTING, TIMER_DISABLED_SETTING.replace(".", "_")):
-        if environ.get(name, "").strip().lower() in ("true", "1", "yes"):
+        if is_true(environ.get(name)):
             return False
     return True
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,9 +21,8 @@ from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.faultproxy import KINDS, FaultProxy, matching
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core import services
-from sync_core.run import pipeline
 from sync_core.run.pipeline import RunRequest, run_sync
-from sync_core.services import Services
+from sync_core.services import Services, timing, use_timing
 from sync_core.settings import load_settings
 from sync_core.state.records import JobStats, RunRecord
 from sync_core.state.store import StateStore
@@ -402,11 +402,10 @@ def test_counters_lost_before_an_outage_of_days_are_written_by_the_first_run_aft
     assert deferred.recording is not None and deferred.recording.missing == ["job_stats"]
     proxy.clear()
     later = datetime.now(UTC) + timedelta(days=4)  # nothing ran meanwhile: its record is four UTC days back
-    monkeypatch.setattr(pipeline, "utcnow", lambda: later)
+    with use_timing(replace(timing(), clock=lambda: later)):
+        after = run()
 
-    after = run()
-
-    container = direct(azurite, proxied)
-    assert after.run_id.startswith(f"{later:%Y%m%d}")
-    assert stored_stats(container).counted_runs.get(deferred.run_id) == "success"
-    assert stored_stats(container).total_runs == 3
+        container = direct(azurite, proxied)
+        assert after.run_id.startswith(f"{later:%Y%m%d}")
+        assert stored_stats(container).counted_runs.get(deferred.run_id) == "success"
+        assert stored_stats(container).total_runs == 3

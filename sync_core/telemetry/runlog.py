@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sync_core.telemetry import RUN_ID, TRIGGER
+from sync_core.telemetry.names import RUN_ID, TRIGGER
 from sync_core.untrusted import one_line
 
 LINE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"  # the old service's, wherever lines are shown
