@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 # 10 s. A run keeps the store's longer defaults, bounded by its deadline.
 ROUTE_STORAGE_TIMEOUT_S = 3.0
 ROUTE_STORAGE_RETRIES = 1
+BACKFILL_LOCK_WAIT_S = 120.0  # a queued backfill waits out a running timer run rather than being skipped
 # /health's probes: one try each, so the whole check answers within 10 s whatever storage does.
 PROBE_TIMEOUT_S = 5.0
 
@@ -44,12 +45,13 @@ _SETTING_PREFIXES = ("AzureWebJobsStorage", "SYNC_", "LEADPIER_", "LE_", "HTTP_"
 
 @dataclass(frozen=True)
 class Timing:
-    """A run's clock (its start, end, report days and repairs) and its waits between tries of an upstream call.
-    The lock's lease and the run's deadline keep real time whatever the clock says."""
+    """A run's clock (its start, end, report days and repairs) and its waits: between tries of an upstream call, and
+    for the lock when a queued backfill day meets it. The lease and the run's deadline keep real time."""
 
     clock: Callable[[], datetime] = utcnow
     backoff_initial_s: float = BACKOFF_INITIAL_S
     backoff_max_s: float = BACKOFF_MAX_S
+    backfill_lock_wait_s: float = BACKFILL_LOCK_WAIT_S
 
 
 _timing = Timing()

@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
+from azure.functions.decorators.timer import TimerTrigger
 
 from sync_core.rules import ncrontab
 from sync_core.rules.schedule import validate_schedule
@@ -89,6 +90,8 @@ def test_the_load_time_check_and_the_settings_check_agree(expression: str, monke
     """What function_app gives the host and what /health and /status call valid come from one grammar."""
     monkeypatch.setenv("SYNC_SCHEDULE", expression)
     timer = App().functions["sync_timer"].get_trigger()
+    assert isinstance(timer, TimerTrigger)
+    assert isinstance(timer, TimerTrigger)
     try:
         validate_schedule(expression)
         health_accepts = True

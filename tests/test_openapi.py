@@ -9,7 +9,7 @@ import pytest
 
 from sync_core.state.records import RunRecord
 from sync_core.web.api_models import LogTail, RunList, TriggerAccepted
-from sync_core.web.health import HealthDocument
+from sync_core.web.health_models import HealthDocument
 from sync_core.web.openapi import openapi_document
 from sync_core.web.status import StatusDocument
 from tests.functions_helpers import indexed_functions

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from sync_core import telemetry
 from sync_core.errors import DeadlineExceeded, LockBusy, LoginError, SettingsError, StorageError, SyncError
-from sync_core.rules import days as days_planner
-from sync_core.rules.campaign import UnmatchedCode, parse_campaign_code
+from sync_core.rules.days import parse_stored_day, parse_stored_days, report_days
 from sync_core.rules.flags import parse_flag
 from sync_core.rules.transform import TransformResult, transform_rows
+from sync_core.run.findings import DayFindings, Tally, check_page, log_findings
 from sync_core.run.recording import persist, record_without_settings, unrecorded
 from sync_core.run.repairs import repair
 from sync_core.services import Services
@@ -27,7 +27,6 @@ from sync_core.settings import DEFAULT_TIMEZONE, read_environment
 from sync_core.state.lock import RunLock
 from sync_core.state.records import (
     LE_ERRORS_KEPT,
-    SAMPLE_LIMIT,
     DayResult,
     JobStats,
     RunRecord,
@@ -36,15 +35,13 @@ from sync_core.state.records import (
     new_run_id,
 )
 from sync_core.telemetry.runlog import RunLog
-from sync_core.untrusted import CODE_CHARS, one_line
+from sync_core.untrusted import one_line
 from sync_core.upstream.http import Caller, Deadline
 from sync_core.upstream.le import LeClient
 from sync_core.upstream.leadpier import LeadPierClient
 
 log = logging.getLogger("sync_core.pipeline")  # the name every log line shows: kept when the module moved
 
-EXAMPLES_LOGGED = 3  # unmatched codes named per reason in a day's summary line
-BACKFILL_LOCK_WAIT_S = 120  # a queued backfill waits out a running timer run rather than being skipped
 # Failures after which the next day would fail the same way: the run stops instead of trying it.
 _ENDS_THE_RUN = (StorageError, DeadlineExceeded, LoginError)
 
@@ -63,27 +60,7 @@ class RunRequest:
     queued_at: datetime | None = None
 
 
-@dataclass
-class DayFindings:
-    """What one day's pages held besides records: invalid rows, and unmatched codes by reason with a few examples."""
-
-    invalid: int = 0
-    invalid_unlogged: int = 0
-    unmatched: dict[str, int] = field(default_factory=dict)
-    unmatched_examples: dict[str, list[str]] = field(default_factory=dict)
-
-
-@dataclass
-class Tally:
-    """What a run counts across its pages and days besides the per-day figures: unmatched codes, bad rows, LE errors."""
-
-    unmatched_counts: dict[str, int] = field(default_factory=dict)
-    unmatched_codes: dict[str, list[str]] = field(default_factory=dict)
-    invalid_samples: list[str] = field(default_factory=list)
-    le_errors: list[str] = field(default_factory=list)
-
-
-def report_days(
+def days_to_report(
     now: datetime,
     zone: tzinfo,
     last_finalized_day: str | None,
@@ -91,11 +68,11 @@ def report_days(
     finalized_days: list[str] | None = None,
 ) -> list[date]:
     """Today in the service's zone, preceded by every unfinalized past day within the catch-up window (see days.py)."""
-    return days_planner.report_days(
+    return report_days(
         now.astimezone(zone).date(),
-        days_planner.parse_stored_day(last_finalized_day),
+        parse_stored_day(last_finalized_day),
         catchup_days,
-        finalized=days_planner.parse_stored_days(finalized_days),
+        finalized=parse_stored_days(finalized_days),
     )
 
 
@@ -191,7 +168,7 @@ class SyncRun:
             self.stats_read = repaired.stats_read or self.store.load_job_stats()
             self.repairs_checked_at = repaired.checked_at
             stats = self.stats_read[0]
-            days = self.request.dates or report_days(
+            days = self.request.dates or days_to_report(
                 self.record.started_at or self.clock(),
                 self.settings.timezone,
                 stats.last_finalized_day,
@@ -318,7 +295,7 @@ class SyncRun:
             transformed.records.extend(part.records)
             transformed.invalid.extend(part.invalid)
             transformed.without_visitors += part.without_visitors
-            self._check_page(part, findings)
+            check_page(part, findings, self.tally, self.settings.domain_codes)
         result.invalid_rows = len(transformed.invalid)
         result.rows_without_visitors = transformed.without_visitors
         log.info(
@@ -329,7 +306,7 @@ class SyncRun:
             transformed.without_visitors,
             len(transformed.invalid),
         )
-        self._log_findings(day, findings)
+        log_findings(day, findings)
         if self.record.dry_run:
             log.info("Dry run: nothing sent to LE for %s", day.isoformat())
             return
@@ -359,53 +336,6 @@ class SyncRun:
         if not answer.success:
             self.tally.le_errors.append(f"{day.isoformat()}: {message or 'success: false'}")
             log.warning("LE did not accept %s: %s", day.isoformat(), message or "no message")
-
-    def _check_page(self, part: TransformResult, day: DayFindings) -> None:
-        """Tally one page's invalid rows and unmatched campaign codes (the records are sent all the same); the first
-        invalid rows of a run are logged one by one, the rest and the unmatched codes in a summary per day."""
-        tally = self.tally
-        for bad in part.invalid:
-            day.invalid += 1
-            source, reason = one_line(bad.source, CODE_CHARS), one_line(bad.reason, CODE_CHARS)
-            if len(tally.invalid_samples) < SAMPLE_LIMIT:
-                log.warning("Invalid row left out (%s): source %s", reason, source)
-                tally.invalid_samples.append(f"{source}: {reason}")
-            else:
-                day.invalid_unlogged += 1
-        for record in part.records:
-            parsed = parse_campaign_code(record.campaign_code, self.settings.domain_codes)
-            if isinstance(parsed, UnmatchedCode):
-                code = one_line(parsed.raw, CODE_CHARS)
-                tally.unmatched_counts[parsed.reason] = tally.unmatched_counts.get(parsed.reason, 0) + 1
-                samples = tally.unmatched_codes.setdefault(parsed.reason, [])
-                if len(samples) < SAMPLE_LIMIT and code not in samples:
-                    samples.append(code)
-                day.unmatched[parsed.reason] = day.unmatched.get(parsed.reason, 0) + 1
-                examples = day.unmatched_examples.setdefault(parsed.reason, [])
-                if len(examples) < EXAMPLES_LOGGED and code not in examples:
-                    examples.append(code)
-
-    @staticmethod
-    def _log_findings(day: date, findings: DayFindings) -> None:
-        """A bounded number of lines however many rows were invalid or codes unmatched."""
-        if findings.invalid_unlogged:
-            log.warning(
-                "%s: %d more invalid rows left out (only the first %d of a run are logged one by one)",
-                day.isoformat(),
-                findings.invalid_unlogged,
-                SAMPLE_LIMIT,
-            )
-        if findings.unmatched:
-            by_reason = "; ".join(
-                f"{reason} {count} (e.g. {', '.join(findings.unmatched_examples[reason])})"
-                for reason, count in sorted(findings.unmatched.items())
-            )
-            log.warning(
-                "%s: %d campaign codes unmatched, sent anyway (LE decides): %s",
-                day.isoformat(),
-                sum(findings.unmatched.values()),
-                by_reason,
-            )
 
     # -- the outcome ---------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sync_core import telemetry
 from sync_core.errors import SyncError
-from sync_core.rules import days as days_planner
+from sync_core.rules.days import advance, parse_stored_day, parse_stored_days
 from sync_core.settings import DEFAULT_TIMEZONE, Settings, load_storage_target
 from sync_core.state.records import Bookkeeping, JobStats, Recording, RunRecord, TimerStatus
 from sync_core.state.store import StateStore
@@ -211,13 +211,13 @@ def note_checked(stats: JobStats, checked_at: datetime | None) -> None:
 def _advance_finalized(
     stats: JobStats, run_day: date, catchup_days: int, finalized: list[str], *, planned: bool
 ) -> None:
-    state = days_planner.advance(
+    state = advance(
         run_day,
-        days_planner.parse_stored_day(stats.last_finalized_day),
+        parse_stored_day(stats.last_finalized_day),
         catchup_days,
-        days_planner.parse_stored_days(finalized),
-        finalized=days_planner.parse_stored_days(stats.finalized_days),
-        unsynced=days_planner.parse_stored_days(stats.unsynced_days),
+        parse_stored_days(finalized),
+        finalized=parse_stored_days(stats.finalized_days),
+        unsynced=parse_stored_days(stats.unsynced_days),
         planned=planned,
     )
     stats.last_finalized_day = state.last_finalized.isoformat() if state.last_finalized else None

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from sync_core import telemetry
 from sync_core.errors import LockBusy, SettingsError, StorageError
-from sync_core.run.pipeline import BACKFILL_LOCK_WAIT_S, RunRequest, run_sync
+from sync_core.run.pipeline import RunRequest, run_sync
 from sync_core.services import services, timing
 from sync_core.state.queues import MAX_DEQUEUE_COUNT, POISON_QUEUE, RunMessage
 from sync_core.state.records import FINAL_STATUSES, RunRecord, TimerStatus
@@ -56,7 +56,7 @@ def _run_queued(body: bytes | str, dequeue_count: int | None) -> RunRecord | Non
         dates=list(message.dates) if message.dates else None,
         dry_run=message.dry_run,
         parent_run_id=message.parent_run_id,
-        wait_for_lock_s=BACKFILL_LOCK_WAIT_S if message.dates else 0.0,
+        wait_for_lock_s=timing().backfill_lock_wait_s if message.dates else 0.0,
         queued_at=message.queued_at,
     )
     try:
@@ -76,7 +76,7 @@ def _run_queued(body: bytes | str, dequeue_count: int | None) -> RunRecord | Non
 
 def _existing_record(run_id: str) -> RunRecord | None:
     try:
-        return services().route_store.load_run(run_id)
+        return services().store.load_run(run_id)  # the run's store: this is the start of a run
     except (SettingsError, StorageError):
         return None  # run_sync records the failure with its reason
 

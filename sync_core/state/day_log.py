@@ -27,7 +27,7 @@ def log_blob_name(day: date, part: int = 0) -> str:
     return f"logs/scheduler_{day:%Y%m%d}{suffix}.log"
 
 
-class DayLog:
+class DayLogBlobs:
     """The day's log blobs, as part of the state store (which gives it its container and blob clients)."""
 
     if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from sync_core.errors import ConcurrentUpdate, StorageError
 from sync_core.settings import ConnectionStringTarget, StorageTarget
 from sync_core.state.azure_storage import credential, storage_errors
-from sync_core.state.day_log import DayLog
+from sync_core.state.day_log import DayLogBlobs
 from sync_core.state.lock import RunLock, lock_is_held
 from sync_core.state.records import RUN_ID_PATTERN, JobStats, LeadPierSession, RunRecord, is_run_id
 from sync_core.state.retries import (
@@ -50,7 +50,7 @@ def run_blob_name(run_id: str) -> str:
     return f"runs/{match['day']}/{run_id}.json"
 
 
-class StateStore(DayLog):
+class StateStore(DayLogBlobs):
     """One class over one container, with methods named for what the app needs."""
 
     def __init__(

@@ -78,10 +78,6 @@ class LeadPierClient:
         """Logins made by this client (re-logins included)."""
         return self._auth.logins
 
-    def ensure_token(self) -> str:
-        """The stored token while it is valid (minus a margin), else a fresh login saved to source.json."""
-        return self._auth.token()
-
     def _stats_page(self, day: date, offset: int) -> StatsPage:
         body = {
             "limit": self._page_size,
@@ -129,10 +125,6 @@ class LeadPierClient:
         if answer.errorCode != "NO_ERROR" or answer.data is None:
             raise UpstreamRefused(f"{what} failed: LeadPier answered {one_line(answer.errorCode, 80)}")
         return answer.data
-
-    def fetch_day(self, day: date) -> list[Any]:
-        """Every row of the day: page 1 tells the count, the other pages are fetched concurrently."""
-        return [row for page in self.iter_pages(day) for row in page]
 
     def iter_pages(self, day: date) -> Iterator[list[Any]]:
         """The day's pages in order, each as soon as it has arrived, so the caller works on one page while

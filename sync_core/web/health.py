@@ -7,10 +7,8 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import BaseModel, Field
 
 from sync_core import __version__
 from sync_core.errors import SettingsError, SyncError
@@ -22,8 +20,21 @@ from sync_core.settings import DEFAULT_TIMEZONE, Settings, load_storage_target, 
 from sync_core.state.queues import POISON_QUEUE, poison_queue_client
 from sync_core.state.records import JobStats, utcnow
 from sync_core.state.store import StateStore
+from sync_core.web.health_models import (
+    CatchUpCheck,
+    CheckState,
+    HealthChecks,
+    HealthDocument,
+    HealthStatus,
+    LastSuccessCheck,
+    PoisonQueueCheck,
+    RecordingCheck,
+    SettingsCheck,
+    StorageCheck,
+    TimerCheck,
+)
 from sync_core.web.responses import ApiResponse
-from sync_core.web.runtime_info import RuntimeCheck, asked_python, runtime_check
+from sync_core.web.runtime_info import asked_python, runtime_check
 from sync_core.web.status import timer_enabled
 
 if TYPE_CHECKING:
@@ -34,80 +45,6 @@ log = logging.getLogger("sync_core.health")  # the name every log line shows: ke
 CHECKS_DEADLINE_S = 8  # storage and queue checks run side by side; one still going by then counts as timed out
 STALE_AFTER_INTERVALS = 3
 PROCESS_STARTED = utcnow()  # with no success yet, staleness counts from when this instance started
-
-CheckState = Literal["ok", "warning", "error", "skipped"]
-HealthStatus = Literal["healthy", "degraded", "unhealthy"]
-
-
-class SettingsCheck(BaseModel):
-    status: CheckState
-    detail: str
-
-
-class StorageCheck(BaseModel):
-    status: CheckState
-    detail: str
-    target: str | None = Field(None, description="the state container, without any key")
-
-
-class LastSuccessCheck(BaseModel):
-    status: CheckState
-    detail: str
-    finished_at: str | None = Field(None, description="ISO 8601 in SYNC_TIMEZONE")
-    age_seconds: int | None = None
-    stale_after_seconds: int | None = Field(None, description="three schedule intervals")
-
-
-class PoisonQueueCheck(BaseModel):
-    status: CheckState
-    detail: str
-    queue: str = POISON_QUEUE
-    messages: int | None = None
-
-
-class TimerCheck(BaseModel):
-    status: CheckState
-    schedule: str = Field(description="the NCRONTAB the host runs the timer on")
-    run_on_startup: bool
-    problems: list[str] = Field(default_factory=list, description="settings the host could not use at load time")
-
-
-class CatchUpCheck(BaseModel):
-    status: CheckState
-    detail: str
-    oldest_unfinalized_day: str | None = None
-    pending_days: list[str] = Field(default_factory=list, description="past days the next runs sync by themselves")
-    beyond_window: list[str] = Field(default_factory=list, description="days only a backfill reaches")
-    backfill: list[str] = Field(default_factory=list, description="the manual runs to start for them")
-
-
-class RecordingCheck(BaseModel):
-    status: CheckState
-    detail: str
-    pending_repairs: list[str] = Field(
-        default_factory=list, description="runs whose counters or log lines the next run writes from their record"
-    )
-    unrecorded_run: str | None = Field(None, description="the latest run of this instance that had no record")
-
-
-class HealthChecks(BaseModel):
-    settings: SettingsCheck
-    storage: StorageCheck
-    last_success: LastSuccessCheck
-    poison_queue: PoisonQueueCheck
-    timer: TimerCheck
-    catch_up: CatchUpCheck
-    runtime: RuntimeCheck
-    recording: RecordingCheck
-
-
-class HealthDocument(BaseModel):
-    status: HealthStatus
-    scheduler_running: bool
-    timestamp: str = Field(description="ISO 8601 with offset, in SYNC_TIMEZONE")
-    version: str
-    reason: str | None = Field(None, description="why the status is not healthy")
-    checks: HealthChecks
 
 
 def health(
@@ -348,16 +285,16 @@ def _staleness(
         if now - finished > limit:
             status = "warning"
             detail = (
-                f"the last successful run finished {_ago(now - finished)} ago, "
+                f"the last successful run finished {_hours_minutes(now - finished)} ago, "
                 f"more than {STALE_AFTER_INTERVALS} schedule intervals"
             )
         else:
-            status, detail = "ok", f"the last successful run finished {_ago(now - finished)} ago"
+            status, detail = "ok", f"the last successful run finished {_hours_minutes(now - finished)} ago"
     else:
         # None yet: count from the earliest sign of life (this instance's start, or a run already recorded).
         since = min([PROCESS_STARTED, *([stats.last_execution.timestamp] if stats.last_execution else [])])
         if now - since > limit:
-            status, detail = "warning", f"no successful run yet after {_ago(now - since)}"
+            status, detail = "warning", f"no successful run yet after {_hours_minutes(now - since)}"
         else:
             status, detail = "ok", "no successful run yet; the app started recently"
     return LastSuccessCheck(
@@ -402,6 +339,6 @@ def _catch_up(stats: JobStats | None, settings: Settings | None, env: Mapping[st
     )
 
 
-def _ago(delta: timedelta) -> str:
+def _hours_minutes(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

@@ -23,7 +23,7 @@ from sync_core.web.api_models import (
     TriggerAccepted,
     TriggerBody,
 )
-from sync_core.web.health import HealthDocument
+from sync_core.web.health_models import HealthDocument
 from sync_core.web.responses import ApiResponse, ErrorBody
 from sync_core.web.status import StatusDocument
 

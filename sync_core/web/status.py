@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from sync_core.errors import SyncError
-from sync_core.rules.days import catch_up
+from sync_core.rules.days import catch_up, parse_stored_day, parse_stored_days
 from sync_core.rules.flags import is_true
 from sync_core.rules.schedule import next_occurrence
 from sync_core.run.repairs import pending_repairs
@@ -93,19 +93,13 @@ class StatusDocument(BaseModel):
 
 
 def catch_up_view(stats: JobStats, tz: tzinfo, catchup_days: int, now: datetime) -> CatchUpView:
-    def day(text: str) -> date | None:
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            return None
-
-    last = day(stats.last_finalized_day) if stats.last_finalized_day else None
+    last = parse_stored_day(stats.last_finalized_day)
     view = catch_up(
         now.astimezone(tz).date(),
         last,
         catchup_days,
-        finalized=[d for d in map(day, stats.finalized_days) if d],
-        unsynced=[d for d in map(day, stats.unsynced_days) if d],
+        finalized=parse_stored_days(stats.finalized_days),
+        unsynced=parse_stored_days(stats.unsynced_days),
     )
     oldest = view.oldest_unfinalized
     return CatchUpView(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from sync_core.state.records import JobStats, RunRecord
 from sync_core.state.store import StateStore
 from sync_core.web import api
 from sync_core.web.health import health
+from sync_core.web.responses import ApiResponse
 from tests.faults.conftest import DAY, expected_records
 
 CLIENT_TIMEOUT_S = 1.5  # the state store's read timeout in these tests; a stall outlasts it
@@ -190,12 +191,13 @@ def test_the_routes_answer_a_stalled_account_with_503_not_a_hang(
     proxy.set_rate(1.0, kinds=("stall",))
     answers: dict[str, tuple[int, float]] = {}
 
-    for name, call in {
+    routes: dict[str, Callable[[], ApiResponse]] = {
         "/status": lambda: api.status(),
         "/runs": lambda: api.runs({}, None),
         "/logs": lambda: api.logs({"lines": "5", "date": DAY.isoformat()}),
         "/health": lambda: health(),
-    }.items():
+    }
+    for name, call in routes.items():
         started = time.monotonic()
         response = call()
         answers[name] = (response.status_code, time.monotonic() - started)

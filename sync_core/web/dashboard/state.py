@@ -18,7 +18,8 @@ from sync_core.settings import read_environment
 from sync_core.state.records import FINAL_STATUSES, RunRecord, utcnow
 from sync_core.state.store import StateStore
 from sync_core.web.dashboard.figures import run_time, window_start
-from sync_core.web.health import HealthDocument, health_document
+from sync_core.web.health import health_document
+from sync_core.web.health_models import HealthDocument
 from sync_core.web.status import StatusDocument, status_document, timer_enabled
 
 log = logging.getLogger("sync_core.dashboard.state")  # the name every log line shows: kept when the module moved
