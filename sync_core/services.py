@@ -46,7 +46,8 @@ _SETTING_PREFIXES = ("AzureWebJobsStorage", "SYNC_", "LEADPIER_", "LE_", "HTTP_"
 @dataclass(frozen=True)
 class Timing:
     """A run's clock (its start, end, report days and repairs) and its waits: between tries of an upstream call, and
-    for the lock when a queued backfill day meets it. The lease and the run's deadline keep real time."""
+    for the lock when a queued backfill day meets it. The lease, the run's deadline and the LeadPier token's
+    lifetime keep real time: the storage account and LeadPier judge them by theirs."""
 
     clock: Callable[[], datetime] = utcnow
     backoff_initial_s: float = BACKOFF_INITIAL_S
