@@ -19,10 +19,11 @@ DEFAULT_SCHEDULE = "0 */10 * * * *"
 
 
 def _is_ncrontab(expression: str) -> bool:
-    """The host's own NCRONTAB grammar, the one /health and /status use too. sync_core.ncrontab is the one module of
-    sync_core loaded here: it imports only the standard library, and even so a failure falls back to the default."""
+    """The host's own NCRONTAB grammar, the one /health and /status use too. sync_core.rules.ncrontab and
+    sync_core.rules.flags are the modules of sync_core loaded here: they import only the standard library, and even
+    so a failure falls back to the default."""
     try:
-        from sync_core import ncrontab
+        from sync_core.rules import ncrontab
     except Exception:  # never hide the functions over a schedule check
         log.exception("the schedule grammar could not be loaded; the timer uses the default schedule")
         return False
@@ -40,11 +41,24 @@ def _setting(name: str, default: str, valid: typing.Callable[[str], bool]) -> tu
     return default, problem
 
 
+def _flag(text: str) -> bool | None:
+    """The settings' one true/false grammar (sync_core.rules.flags, which Settings uses too; standard library only);
+    None for a word outside it, or when the grammar could not be loaded."""
+    try:
+        from sync_core.rules.flags import parse_flag
+    except Exception:  # never hide the functions over a flag
+        log.exception("the true/false grammar could not be loaded; the host uses the default")
+        return None
+    try:
+        return parse_flag(text)
+    except ValueError:
+        return None
+
+
 SYNC_SCHEDULE, _schedule_problem = _setting("SYNC_SCHEDULE", DEFAULT_SCHEDULE, _is_ncrontab)
-_startup_text, _startup_problem = _setting(
-    "SYNC_RUN_ON_STARTUP", "false", lambda v: v.lower() in ("true", "false", "1", "0", "yes", "no")
-)
-SYNC_RUN_ON_STARTUP = _startup_text.lower() in ("true", "1", "yes")
+_startup_text, _startup_problem = _setting("SYNC_RUN_ON_STARTUP", "false", lambda v: _flag(v) is not None)
+# The default needs no grammar: an app without the setting loads no module of sync_core.
+SYNC_RUN_ON_STARTUP = _startup_text != "false" and _flag(_startup_text) is True
 HOST_PROBLEMS = [p for p in (_schedule_problem, _startup_problem) if p]
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -55,7 +69,7 @@ NOSNIFF = {"X-Content-Type-Options": "nosniff"}  # on every answer: a browser ta
 
 
 def _http_answer(answer: typing.Any) -> func.HttpResponse:
-    """sync_core.responses.ApiResponse (status, body, mimetype, headers) as the host's response."""
+    """sync_core.web.responses.ApiResponse (status, body, mimetype, headers) as the host's response."""
     if isinstance(answer, func.HttpResponse):
         return answer
     # Content-Type spelled out as the host will send it (the library adds the charset to text/* only).
@@ -102,7 +116,7 @@ def _trace(context: func.Context) -> typing.Any:
 
 @app.timer_trigger(arg_name="timer", schedule=SYNC_SCHEDULE, run_on_startup=SYNC_RUN_ON_STARTUP, use_monitor=True)
 def sync_timer(timer: func.TimerRequest, context: func.Context) -> None:
-    from sync_core import triggers
+    from sync_core.run import triggers
 
     # The worker's TimerRequest carries the host's ScheduleStatus; the library's abstract type does not declare it.
     triggers.run_from_timer(
@@ -113,7 +127,7 @@ def sync_timer(timer: func.TimerRequest, context: func.Context) -> None:
 @app.queue_trigger(arg_name="message", queue_name=RUNS_QUEUE, connection=STORAGE)
 def sync_worker(message: func.QueueMessage, context: func.Context) -> None:
     # A failed run is recorded, not raised; LockBusy is raised, so the host delivers the message again.
-    from sync_core import triggers
+    from sync_core.run import triggers
 
     triggers.run_queued(message.get_body(), dequeue_count=message.dequeue_count, trace_context=_trace(context))
 
@@ -124,7 +138,7 @@ def sync_worker(message: func.QueueMessage, context: func.Context) -> None:
 @app.route(route="{ignored:maxlength(0)?}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @_json_errors
 def service_info(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core import api
+    from sync_core.web import api
 
     return _http_answer(api.service_info())
 
@@ -133,7 +147,7 @@ def service_info(req: func.HttpRequest, context: func.Context) -> func.HttpRespo
 @_json_errors
 def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     try:
-        from sync_core.health import health as check
+        from sync_core.web.health import health as check
     except Exception as exc:  # a broken deployment: say so here rather than nowhere
         log.exception("sync_core could not be imported")
         body = {"status": "unhealthy", "reason": f"the app's code could not be loaded: {type(exc).__name__}: {exc}"}
@@ -148,7 +162,7 @@ def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 @app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @_json_errors
 def status(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core import api
+    from sync_core.web import api
 
     return _http_answer(api.status())
 
@@ -156,7 +170,7 @@ def status(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 @app.route(route="runs/{run_id?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @_json_errors
 def runs(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core import api
+    from sync_core.web import api
 
     return _http_answer(api.runs(req.params, req.route_params.get("run_id")))
 
@@ -164,7 +178,7 @@ def runs(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 @app.route(route="logs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @_json_errors
 def logs(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core import api
+    from sync_core.web import api
 
     return _http_answer(api.logs(req.params))
 
@@ -172,7 +186,7 @@ def logs(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 @app.route(route="logs/download", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @_json_errors
 def logs_download(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core import api
+    from sync_core.web import api
 
     return _http_answer(api.logs_download(req.params))
 
@@ -186,7 +200,7 @@ def trigger(
     context: func.Context,
 ) -> func.HttpResponse:
     # The run is done by sync_worker, never in a thread left behind after this response.
-    from sync_core import api
+    from sync_core.web import api
 
     answer = api.trigger(req.get_body(), trace_context=_trace(context))
     if answer.queue_messages:
@@ -198,7 +212,7 @@ def trigger(
 @_json_errors
 def dashboard(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     # A browser passes the function key as ?code=; the page's links carry it on.
-    from sync_core.dashboard import dashboard_page
+    from sync_core.web.dashboard import dashboard_page
 
     return _http_answer(
         dashboard_page(
@@ -213,7 +227,7 @@ def dashboard(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @_json_errors
 def openapi(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core import openapi as answers
+    from sync_core.web import openapi as answers
 
     return _http_answer(answers.openapi())
 
@@ -221,6 +235,6 @@ def openapi(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 @app.route(route="docs", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @_json_errors
 def docs(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    from sync_core.openapi import docs as page
+    from sync_core.web.openapi import docs as page
 
     return _http_answer(page())

@@ -22,10 +22,10 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     from sandbox.azurite import Azurite
     from sandbox.history import synthetic_runs
-    from sync_core import dashboard
-    from sync_core.records import utcnow
     from sync_core.settings import load_settings
-    from sync_core.store import StateStore
+    from sync_core.state.records import utcnow
+    from sync_core.state.store import StateStore
+    from sync_core.web import dashboard
 
     with tempfile.TemporaryDirectory(prefix="leadpier-bench-") as workdir, Azurite(Path(workdir)) as azurite:
         os.environ.update(

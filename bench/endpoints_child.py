@@ -35,9 +35,9 @@ def main() -> int:
     calls, log_mib = int(sys.argv[1]), int(sys.argv[2])
     logging.getLogger().addHandler(logging.NullHandler())
 
-    from sync_core import store as store_module
-    from sync_core.records import utcnow
     from sync_core.settings import load_settings
+    from sync_core.state import store as store_module
+    from sync_core.state.records import utcnow
 
     sent: list[tuple[str, str | None]] = []
     counted = store_module.StateStore._count_request

@@ -38,7 +38,7 @@ MIB = 1024 * 1024
 def child(code_root: str) -> int:
     """One run in this process (settings from the environment); prints its status, error and peak RSS as JSON."""
     sys.path.insert(0, code_root)
-    from sync_core.pipeline import RunRequest, run_sync
+    from sync_core.run.pipeline import RunRequest, run_sync
 
     started = time.perf_counter()
     record = run_sync(RunRequest(trigger="cli", dates=[DAY]))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import logging
 import os
 import random
@@ -34,7 +33,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,16 +42,14 @@ from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.data import generate_rows
 from sandbox.faultproxy import FaultProxy, matching
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import pipeline, recording
-from sync_core import records as record_model
-from sync_core.http import Caller
-from sync_core.pipeline import RunRequest, run_sync
-from sync_core.records import JobStats, RunRecord
-from sync_core.runlog import LINE_FORMAT
-from sync_core.services import Services
+from sync_core.rules.transform import transform_rows
+from sync_core.run import repairs
+from sync_core.run.pipeline import RunRequest, run_sync
+from sync_core.services import Services, Timing, use_timing
 from sync_core.settings import DEFAULT_TIMEZONE, load_settings
-from sync_core.store import StateStore
-from sync_core.transform import transform_rows
+from sync_core.state.records import JobStats, RunRecord
+from sync_core.state.store import StateStore
+from sync_core.telemetry.runlog import LINE_FORMAT
 
 TZ = ZoneInfo(DEFAULT_TIMEZONE)
 CONTAINER = "soak-state"
@@ -172,21 +168,10 @@ def _patched(values: dict[str, str], clock: _SimClock) -> Iterator[None]:
     """The app's settings in the environment, the simulated clock, and upstream backoff in milliseconds."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
-    # Module attributes swapped for the run, as a test's monkeypatch would (names the app imported for itself).
-    replacements: list[tuple[ModuleType, str, object]] = [
-        (pipeline, "utcnow", clock),
-        (recording, "utcnow", clock),
-        (record_model, "utcnow", clock),  # a record's finish() reads it
-        (pipeline, "Caller", functools.partial(Caller, backoff_initial_s=0.02, backoff_max_s=0.1)),
-    ]
-    originals = [(module, name, getattr(module, name)) for module, name, _ in replacements]
-    for module, name, value in replacements:
-        setattr(module, name, value)
     try:
-        yield
+        with use_timing(Timing(clock=clock, backoff_initial_s=0.02, backoff_max_s=0.1)):
+            yield
     finally:
-        for module, name, value in originals:
-            setattr(module, name, value)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -351,7 +336,7 @@ def soak(
         direct = stack.enter_context(ContainerClient.from_connection_string(azurite.connection_string, CONTAINER))
         _wait_for_the_lock(direct)  # a lease granted while its answer was lost lapses within 30 s
         # Runs that did not hold the lock are repaired once they have surely ended (SETTLED_AFTER).
-        clock.advance(recording.SETTLED_AFTER)
+        clock.advance(repairs.SETTLED_AFTER)
         serve_rows()
         stats = StateStore(settings.storage).load_job_stats()[0]
         backfill = [date.fromisoformat(d) for d in stats.unsynced_days]

@@ -17,12 +17,13 @@ from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.faultproxy import FaultProxy
 
 if TYPE_CHECKING:
-    from sync_core.responses import ApiResponse
+    from sync_core.web.responses import ApiResponse
 
 
 def main() -> None:
-    from sync_core import api, services
-    from sync_core.health import health
+    from sync_core import services
+    from sync_core.web import api
+    from sync_core.web.health import health
 
     with (
         tempfile.TemporaryDirectory() as workdir,

@@ -19,7 +19,7 @@ def main() -> int:
     # is the app's own work and not Python's last-resort printing of every warning to stderr.
     logging.getLogger().addHandler(logging.NullHandler())
 
-    from sync_core.pipeline import RunRequest, run_sync
+    from sync_core.run.pipeline import RunRequest, run_sync
     from sync_core.services import Services
     from sync_core.settings import load_settings
 

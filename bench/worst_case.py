@@ -29,10 +29,10 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from sandbox.azurite import Azurite  # noqa: E402
 from sandbox.upstream import FakeLE, FakeLeadPier  # noqa: E402
-from sync_core import http  # noqa: E402
-from sync_core.pipeline import RunRequest, run_sync  # noqa: E402
+from sync_core.run.pipeline import RunRequest, run_sync  # noqa: E402
 from sync_core.services import Services  # noqa: E402
 from sync_core.settings import load_settings  # noqa: E402
+from sync_core.upstream import http  # noqa: E402
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_DEADLINE_S = 480.0

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
-from sync_core.records import RunRecord
-from sync_core.runlog import LINE_FORMAT
+from sync_core.state.records import RunRecord
+from sync_core.telemetry.runlog import LINE_FORMAT
 
 SAMPLE_CODES = 4
 DEFAULT_PORT = 7071
@@ -40,7 +40,7 @@ def _port(text: str) -> int:
 
 
 def _schedule(text: str) -> str:
-    from sync_core.schedule import validate_schedule
+    from sync_core.rules.schedule import validate_schedule
 
     try:
         return validate_schedule(text)
@@ -107,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
 def run_once(args: argparse.Namespace) -> int:
     from sandbox.world import CLIENT_ID, workspace, world
     from sync_core import telemetry
-    from sync_core.pipeline import RunRequest, run_sync
+    from sync_core.run.pipeline import RunRequest, run_sync
     from sync_core.settings import load_settings
-    from sync_core.status import status_document
-    from sync_core.store import StateStore
+    from sync_core.state.store import StateStore
+    from sync_core.web.status import status_document
 
     with (
         workspace() as workdir,

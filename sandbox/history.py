@@ -6,7 +6,7 @@ import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from sync_core.records import DayResult, RunRecord, RunStatus, new_run_id
+from sync_core.state.records import DayResult, RunRecord, RunStatus, new_run_id
 
 STATUS_WEIGHTS: dict[RunStatus, float] = {"success": 0.90, "warning": 0.04, "failed": 0.03, "skipped": 0.03}
 ERRORS = {

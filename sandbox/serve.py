@@ -36,8 +36,8 @@ from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
 from sandbox.world import World, workspace, world
-from sync_core.queues import MAX_DEQUEUE_COUNT, POISON_QUEUE, RUNS_QUEUE
 from sync_core.settings import DEFAULT_TIMEZONE
+from sync_core.state.queues import MAX_DEQUEUE_COUNT, POISON_QUEUE, RUNS_QUEUE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -270,8 +270,8 @@ class Host:
 
     def run_timer(self, first_now: bool = True) -> None:
         """The timer function on the schedule (UTC, as the host evaluates it); once right away to start with."""
-        from sync_core.records import utcnow
-        from sync_core.schedule import next_occurrence
+        from sync_core.rules.schedule import next_occurrence
+        from sync_core.state.records import utcnow
 
         last: datetime | None = None
         due = utcnow() if first_now else next_occurrence(self.schedule, utcnow())
@@ -317,7 +317,7 @@ def say(text: str) -> None:
 def say_run(what: str, run_id: str | None) -> None:
     """One line per finished run, from the state the dashboard reads."""
     from sync_core.settings import load_settings
-    from sync_core.store import StateStore
+    from sync_core.state.store import StateStore
 
     try:
         store = StateStore(load_settings().storage)

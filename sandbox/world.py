@@ -37,13 +37,9 @@ class World:
     settings: dict[str, str]  # the app settings that point at this world, as environment variables
     identity: ManagedIdentityEndpoint | None = None  # set in an identity-only world
 
-    @property
-    def le_records(self) -> int:
-        return sum(len(records) for records in self.le.received_days().values())
-
 
 def local_today() -> date:
-    from sync_core.records import utcnow
+    from sync_core.state.records import utcnow
 
     return utcnow().astimezone(ZoneInfo(os.environ.get("SYNC_TIMEZONE") or DEFAULT_TIMEZONE)).date()
 

@@ -13,6 +13,8 @@ echo "== ruff format --check ==" >&2
 .venv/bin/ruff format --check .
 echo "== mypy ==" >&2
 .venv/bin/mypy
+echo "== import-linter (the layers in pyproject.toml) ==" >&2
+.venv/bin/lint-imports
 scripts/setup-infra-tools.sh   # checkov and pycep-parser for tests/infra, in their own venv
 scripts/setup-browser.sh       # Debian's chromium for the dashboard's browser test (once; the test skips where it cannot)
 .venv/bin/python -m pytest -n 2 "$@"

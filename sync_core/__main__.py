@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import telemetry
-from .days import day_range, parse_day, refuse_future
-from .errors import SyncError
-from .pipeline import RunRequest, run_sync
-from .records import utcnow
-from .runlog import LINE_FORMAT, MAX_LINE_CHARS, MAX_LOG_LINES
-from .settings import DEFAULT_TIMEZONE, read_environment
-from .untrusted import one_line
+from sync_core import telemetry
+from sync_core.errors import SyncError
+from sync_core.rules.days import day_range, parse_day, refuse_future
+from sync_core.run.pipeline import RunRequest, run_sync
+from sync_core.settings import DEFAULT_TIMEZONE, read_environment
+from sync_core.state.records import utcnow
+from sync_core.telemetry.runlog import LINE_FORMAT, MAX_LINE_CHARS, MAX_LOG_LINES
+from sync_core.untrusted import one_line
 
 EXIT_OK, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3  # bad arguments: 2, from argparse
 
@@ -75,7 +75,7 @@ def _sync(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except ValueError as exc:
             parser.error(str(exc))
     if args.relogin:
-        from .services import services
+        from sync_core.services import services
 
         # After a password change: this run proves the new password now, not when the stored token expires.
         services().store.drop_session()
@@ -98,14 +98,14 @@ def _zone() -> ZoneInfo | None:
 
 
 def _status() -> int:
-    from .status import current_status
+    from sync_core.web.status import current_status
 
     print(current_status().model_dump_json(indent=2))
     return EXIT_OK
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from .services import services
+    from sync_core.services import services
 
     here = services()
     day = args.date or utcnow().astimezone(here.settings.timezone).date()

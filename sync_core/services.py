@@ -11,19 +11,22 @@ call reads them again, so a fixed app setting takes effect without a restart.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import requests
 
-from .azure_storage import credential
-from .errors import SettingsError
-from .http import new_session
-from .queues import poison_queue_client
-from .settings import AccountUrlTarget, Settings, load_settings, read_environment
-from .store import StateStore
+from sync_core.errors import SettingsError
+from sync_core.settings import AccountUrlTarget, Settings, load_settings, read_environment
+from sync_core.state.azure_storage import credential
+from sync_core.state.queues import poison_queue_client
+from sync_core.state.records import utcnow
+from sync_core.state.store import StateStore
+from sync_core.upstream.http import BACKOFF_INITIAL_S, BACKOFF_MAX_S, new_session
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
@@ -32,11 +35,46 @@ if TYPE_CHECKING:
 # 10 s. A run keeps the store's longer defaults, bounded by its deadline.
 ROUTE_STORAGE_TIMEOUT_S = 3.0
 ROUTE_STORAGE_RETRIES = 1
+BACKFILL_LOCK_WAIT_S = 120.0  # a queued backfill waits out a running timer run rather than being skipped
 # /health's probes: one try each, so the whole check answers within 10 s whatever storage does.
 PROBE_TIMEOUT_S = 5.0
 
 # Settings that decide what the services are; a change in any of them builds new ones.
 _SETTING_PREFIXES = ("AzureWebJobsStorage", "SYNC_", "LEADPIER_", "LE_", "HTTP_")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A run's clock (its start, end, report days and repairs) and its waits: between tries of an upstream call, and
+    for the lock when a queued backfill day meets it. The lease, the run's deadline and the LeadPier token's
+    lifetime keep real time: the storage account and LeadPier judge them by theirs."""
+
+    clock: Callable[[], datetime] = utcnow
+    backoff_initial_s: float = BACKOFF_INITIAL_S
+    backoff_max_s: float = BACKOFF_MAX_S
+    backfill_lock_wait_s: float = BACKFILL_LOCK_WAIT_S
+
+
+_timing = Timing()
+
+
+def timing() -> Timing:
+    """The timing this process's runs are built with."""
+    return _timing
+
+
+@contextlib.contextmanager
+def use_timing(chosen: Timing) -> Iterator[Timing]:
+    """This process's runs with another clock or other waits while the block lasts (tests, the benchmark)."""
+    global _timing
+    before = _timing
+    reset()
+    _timing = chosen
+    try:
+        yield chosen
+    finally:
+        reset()
+        _timing = before
 
 
 @dataclass(frozen=True)
@@ -49,13 +87,20 @@ class Services:
     probe_store: StateStore  # for /health: one try
     poison_queue: QueueClient | None  # /health's count of abandoned runs; None when the host's storage is not set
     upstream: requests.Session  # LeadPier and LE calls, pooled across runs
+    timing: Timing = field(default_factory=Timing)
 
     @classmethod
     def build(
-        cls, settings: Settings, *, env: Mapping[str, str] | None = None, store: StateStore | None = None
+        cls,
+        settings: Settings,
+        *,
+        env: Mapping[str, str] | None = None,
+        store: StateStore | None = None,
+        timing: Timing | None = None,
     ) -> Services:
         """New services for these settings (`env`: where the host's own storage is, for the poison queue);
-        `store`: a run store built by the caller (the benchmark, the fault tests)."""
+        `store`: a run store built by the caller (the benchmark, the fault tests); `timing`: by default the
+        process's."""
         target = settings.storage
         # One credential for every client of an identity: it caches its tokens.
         identity = credential(target.client_id) if isinstance(target, AccountUrlTarget) else None
@@ -80,6 +125,7 @@ class Services:
             probe_store=StateStore(target, timeout_s=PROBE_TIMEOUT_S, retries=0, shared_credential=identity),
             poison_queue=poison,
             upstream=new_session(settings.leadpier_concurrency),
+            timing=timing or _timing,
         )
 
     def close(self) -> None:

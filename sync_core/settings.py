@@ -24,9 +24,10 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from .campaign import BUILTIN_DOMAIN_CODES
-from .errors import SettingsError
-from .schedule import DEFAULT_SCHEDULE, validate_schedule
+from sync_core.errors import SettingsError
+from sync_core.rules.campaign import BUILTIN_DOMAIN_CODES
+from sync_core.rules.flags import parse_flag
+from sync_core.rules.schedule import DEFAULT_SCHEDULE, validate_schedule
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,14 @@ KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
 # Settings whose values must never be echoed back in an error message.
 SECRET_NAMES = frozenset({"LEADPIER_PASSWORD", "LE_API_KEY", "AzureWebJobsStorage", "SYNC_STORAGE_CONNECTION"})
 STORAGE_ERROR = "storage_setting"  # the type of a validation error whose message already names the storage setting
+
+
+def _flag(value: Any) -> Any:
+    return parse_flag(value) if isinstance(value, str) else value
+
+
+# A true/false setting in the grammar function_app.py reads SYNC_RUN_ON_STARTUP with at load.
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
 class ConnectionStringTarget(BaseModel):
@@ -109,10 +118,10 @@ class Settings(BaseModel):
     le_api_key: SecretStr | None = Field(None, alias="LE_API_KEY")
     timezone_name: str = Field(DEFAULT_TIMEZONE, alias="SYNC_TIMEZONE")
     schedule: str = Field(DEFAULT_SCHEDULE, alias="SYNC_SCHEDULE")
-    run_on_startup: bool = Field(False, alias="SYNC_RUN_ON_STARTUP")
+    run_on_startup: Flag = Field(False, alias="SYNC_RUN_ON_STARTUP")
     run_deadline_seconds: float = Field(480, alias="SYNC_RUN_DEADLINE_SECONDS", gt=0, le=3600)
     domain_codes: dict[str, str] = Field(default_factory=lambda: dict(BUILTIN_DOMAIN_CODES), alias="SYNC_DOMAIN_CODES")
-    dry_run: bool = Field(False, alias="SYNC_DRY_RUN")
+    dry_run: Flag = Field(False, alias="SYNC_DRY_RUN")
     # Unfinalized past days a run catches up after an outage; 0 keeps to yesterday (until final) and today.
     catchup_days: int = Field(7, alias="SYNC_CATCHUP_DAYS", ge=0, le=31)
     http_timeout_seconds: float = Field(30, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=300)

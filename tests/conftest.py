@@ -13,9 +13,9 @@ from hypothesis import settings
 
 from sandbox.azurite import Azurite
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.lock import RunLock
 from sync_core.settings import load_storage_target
-from sync_core.store import StateStore
+from sync_core.state.lock import RunLock
+from sync_core.state.store import StateStore
 
 # Tests talk to real servers, so example timings vary; a deadline would only make them flaky.
 settings.register_profile("dev", deadline=None)
@@ -34,13 +34,14 @@ _PROXY_NAMES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 @pytest.fixture(autouse=True)
 def fresh_services() -> Iterator[None]:
-    """The app builds its clients once per worker process; each test starts with none, as a new worker would."""
-    from sync_core import recording, services
+    """The app builds its clients once per worker process; each test starts with none, as a new worker would.
+    Its runs retry upstream calls without waiting: what a retry does is tested, not how long it waits."""
+    from sync_core import services
+    from sync_core.run import recording
 
-    services.reset()
     recording.forget_unrecorded()  # what this worker remembers of runs that could not record themselves
-    yield
-    services.reset()
+    with services.use_timing(services.Timing(backoff_initial_s=0, backoff_max_s=0)):
+        yield
     recording.forget_unrecorded()
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from sync_core.api_models import LogsQuery, RunMessage, RunsQuery, TriggerBody, parse
-from sync_core.backfill import aggregate_backfill, plan_runs
-from sync_core.records import RunRecord, is_run_id
-from sync_core.responses import ApiError
-from sync_core.status import timer_enabled
-from sync_core.triggers import timer_status
+from sync_core.run.backfill import aggregate_backfill, plan_runs
+from sync_core.run.triggers import timer_status
+from sync_core.state.queues import RunMessage
+from sync_core.state.records import RunRecord, RunStatus, is_run_id
+from sync_core.web.api_models import LogsQuery, RunsQuery, TriggerBody, parse
+from sync_core.web.responses import ApiError, ErrorBody
+from sync_core.web.status import timer_enabled
 
 NOW = datetime(2026, 2, 13, 18, 3, 35, 123000, tzinfo=UTC)
 
@@ -44,7 +46,7 @@ def test_the_queue_message_round_trips_as_json() -> None:
     assert RunMessage.model_validate_json(text) == message
 
 
-def child(status: str, day: str, **counts) -> RunRecord:
+def child(status: RunStatus, day: str, **counts: Any) -> RunRecord:
     return RunRecord(
         run_id=f"20260213T180335123Z-1a2b3c.{day[-2:]}",
         trigger="manual",
@@ -78,12 +80,12 @@ PARENT = RunRecord(
     ],
 )
 def test_a_backfill_parent_status_folds_its_days(statuses, folded) -> None:
-    children = [child(s, f"2026-02-0{i + 1}") for i, s in enumerate(statuses)]
+    children: list[RunRecord | None] = [child(s, f"2026-02-0{i + 1}") for i, s in enumerate(statuses)]
     assert aggregate_backfill(PARENT, children).status == folded
 
 
 def test_a_backfill_parent_sums_its_days() -> None:
-    children = [
+    children: list[RunRecord | None] = [
         child("success", "2026-02-01", fetched_rows=5, sent_records=4, unmatched_codes={"unknown_domain": ["a"]}),
         child("failed", "2026-02-02", fetched_rows=2, error="LE refused"),
     ]
@@ -91,7 +93,7 @@ def test_a_backfill_parent_sums_its_days() -> None:
     assert (folded.fetched_rows, folded.sent_records) == (7, 4)
     assert folded.unmatched_codes == {"unknown_domain": ["a"]}
     assert folded.duration_ms == 2000
-    assert "LE refused" in folded.error
+    assert "LE refused" in (folded.error or "")
     assert aggregate_backfill(PARENT, [children[0], None]).status == "running"  # a day not yet recorded
 
 
@@ -140,6 +142,7 @@ def test_bad_input_says_what_is_allowed(model, data, says) -> None:
     with pytest.raises(ApiError) as raised:
         parse(model, data)
     assert raised.value.status_code == 400
+    assert isinstance(raised.value.body, ErrorBody)
     assert says in raised.value.body.error
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_core.campaign import BUILTIN_DOMAIN_CODES, CampaignCode, UnmatchedCode, parse_campaign_code
+from sync_core.rules.campaign import BUILTIN_DOMAIN_CODES, CampaignCode, UnmatchedCode, parse_campaign_code
 
 DOMAINS = BUILTIN_DOMAIN_CODES
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,12 +13,12 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import pipeline
-from sync_core.health import health
-from sync_core.pipeline import RunRequest, run_sync
+from sync_core.run.pipeline import RunRequest, run_sync
+from sync_core.services import timing, use_timing
 from sync_core.settings import load_settings
-from sync_core.status import status_document
-from sync_core.store import StateStore
+from sync_core.state.store import StateStore
+from sync_core.web.health import health
+from sync_core.web.status import status_document
 
 IST = ZoneInfo("Asia/Kolkata")
 TODAY = date(2026, 2, 20)
@@ -33,10 +35,10 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+def clock() -> Iterator[Clock]:
     clock = Clock(datetime(2026, 2, 16, 10, 0, tzinfo=IST))
-    monkeypatch.setattr(pipeline, "utcnow", clock)
-    return clock
+    with use_timing(replace(timing(), clock=clock)):
+        yield clock
 
 
 def d(day: int) -> date:

@@ -17,7 +17,7 @@ from azure.storage.blob import ContainerClient
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core.__main__ import main
 from sync_core.settings import load_settings
-from sync_core.store import StateStore
+from sync_core.state.store import StateStore
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = "2026-02-13"

@@ -15,12 +15,12 @@ import pytest
 from sandbox.data import generate_rows
 from sandbox.history import synthetic_runs
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import dashboard
-from sync_core.dashboard.figures import run_time
-from sync_core.records import DayResult, RunRecord, utcnow
 from sync_core.settings import load_settings
-from sync_core.status import StatusDocument
-from sync_core.store import StateStore
+from sync_core.state.records import DayResult, RunRecord, utcnow
+from sync_core.state.store import StateStore
+from sync_core.web import dashboard
+from sync_core.web.dashboard.figures import run_time
+from sync_core.web.status import StatusDocument
 from tests.functions_helpers import App, body
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -285,7 +285,7 @@ def test_day_labels_follow_the_time_zone(now: datetime) -> None:
 
 
 def _run(minutes_ago: int, now: datetime, **fields: object) -> RunRecord:
-    from sync_core.records import new_run_id
+    from sync_core.state.records import new_run_id
 
     started = now - timedelta(minutes=minutes_ago)
     values: dict[str, object] = {"trigger": "timer", "status": "success", "finished_at": started} | fields

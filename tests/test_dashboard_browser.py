@@ -24,9 +24,9 @@ from sandbox.data import generate_rows
 from sandbox.history import synthetic_runs
 from sandbox.serve import Host, _Server, index
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.records import utcnow
 from sync_core.settings import load_settings
-from sync_core.store import StateStore
+from sync_core.state.records import utcnow
+from sync_core.state.store import StateStore
 from tests.functions_helpers import REPO_ROOT, App, load_function_app
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -234,7 +234,7 @@ def test_the_dashboard_at_three_runs(browser: Any, three_runs: tuple[str, list[A
 
 def _hour(run: Any) -> str:
     """The chart's column of a run, as its data-since shows it."""
-    from sync_core.dashboard.figures import run_time, window_start
+    from sync_core.web.dashboard.figures import run_time, window_start
 
     tz = load_settings().timezone
     start = window_start(run_time(run), tz)  # the last column of a chart drawn then is the run's hour

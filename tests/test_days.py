@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sync_core.days import advance, catch_up, report_days, window_start
+from sync_core.rules.days import advance, catch_up, report_days, window_start
 
 TODAY = date(2026, 2, 20)
 

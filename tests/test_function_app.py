@@ -9,17 +9,20 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from azure.functions.decorators.timer import TimerTrigger
 from azure.storage.blob import ContainerClient
 
 from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.schedule import next_occurrence
+from sync_core.rules.schedule import next_occurrence
+from sync_core.services import timing, use_timing
 from sync_core.settings import load_storage_target
-from sync_core.store import StateStore
+from sync_core.state.store import StateStore
 from tests.functions_helpers import REPO_ROOT, App, Context, body
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -145,21 +148,20 @@ def test_a_backfill_parent_shows_its_days_folded_in(app: App, leadpier: FakeLead
 def test_a_queued_day_that_cannot_get_the_lock_is_raised_for_redelivery(
     app: App, held_lock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sync_core.triggers
 
-    monkeypatch.setattr(sync_core.triggers, "BACKFILL_LOCK_WAIT_S", 0.5)  # the real wait is two minutes
-    _, queued = app.post_trigger({"date": today().isoformat()})
-    run_id = json.loads(queued.get()[0])["run_id"]
-    from sync_core.errors import LockBusy
+    with use_timing(replace(timing(), backfill_lock_wait_s=0.5)):  # the real wait is two minutes
+        _, queued = app.post_trigger({"date": today().isoformat()})
+        run_id = json.loads(queued.get()[0])["run_id"]
+        from sync_core.errors import LockBusy
 
-    with pytest.raises(LockBusy):
-        app.work(queued.get()[0], dequeue_count=1)
-    assert body(app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id}))["status"] == "queued"
-    with pytest.raises(LockBusy):
-        app.work(queued.get()[0], dequeue_count=3)
-    last = body(app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id}))
-    assert last["status"] == "failed"
-    assert "poison" in last["error"]
+        with pytest.raises(LockBusy):
+            app.work(queued.get()[0], dequeue_count=1)
+        assert body(app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id}))["status"] == "queued"
+        with pytest.raises(LockBusy):
+            app.work(queued.get()[0], dequeue_count=3)
+        last = body(app.get("runs", f"/runs/{run_id}", route_params={"run_id": run_id}))
+        assert last["status"] == "failed"
+        assert "poison" in last["error"]
 
 
 def test_a_plain_queued_run_that_finds_the_lock_taken_is_recorded_skipped(app: App) -> None:
@@ -278,7 +280,7 @@ def test_runs_are_listed_newest_first_up_to_the_limit(app: App) -> None:
 
 def _record_at(store: StateStore, started: datetime, status: str) -> str:
     """A finished timer run recorded as started at `started`, as the pipeline names and writes it."""
-    from sync_core.records import RunRecord, new_run_id
+    from sync_core.state.records import RunRecord, new_run_id
 
     run_id = new_run_id(started)
     store.save_run(RunRecord(run_id=run_id, trigger="timer", status=status, started_at=started))  # type: ignore[arg-type]
@@ -339,7 +341,10 @@ def test_relogin_drops_the_stored_session_so_the_next_run_logs_in(
 
 def test_the_timer_runs_with_trigger_timer_and_keeps_its_schedule_status(app: App, caplog) -> None:
     # The firing after next: the host's word is shown (it is one of the schedule's), not the computed next.
-    upcoming = next_occurrence("0 */10 * * * *", next_occurrence("0 */10 * * * *", datetime.now(UTC)))
+    following = next_occurrence("0 */10 * * * *", datetime.now(UTC))
+    assert following is not None
+    upcoming = next_occurrence("0 */10 * * * *", following)
+    assert upcoming is not None
     status = {
         "Last": "2026-02-13T17:50:00+00:00",
         "Next": upcoming.isoformat(),
@@ -559,7 +564,7 @@ def test_the_app_imports_and_indexes_every_function_with_no_settings_at_all(tmp_
         ]
     )
     # Only the standard-library-only schedule grammar is loaded with the app; the rest waits for a function to run.
-    assert core_modules == ("sync_core,sync_core.ncrontab" if environment else "-")
+    assert core_modules == ("sync_core,sync_core.rules,sync_core.rules.ncrontab" if environment else "-")
     assert third_party == "-"
 
 
@@ -571,6 +576,7 @@ def test_an_invalid_schedule_falls_back_to_the_default_at_import(
     monkeypatch.setenv("SYNC_RUN_ON_STARTUP", "maybe")
     fresh = App()
     timer = fresh.functions["sync_timer"].get_trigger()
+    assert isinstance(timer, TimerTrigger)
     assert timer.schedule == "0 */10 * * * *"
     assert timer.run_on_startup is False
     assert any("SYNC_SCHEDULE" in p for p in fresh.module.HOST_PROBLEMS)
@@ -581,5 +587,7 @@ def test_a_valid_schedule_and_run_on_startup_reach_the_timer(monkeypatch: pytest
     monkeypatch.setenv("SYNC_SCHEDULE", "0 0 */2 * * MON-FRI")
     monkeypatch.setenv("SYNC_RUN_ON_STARTUP", "true")
     timer = App().functions["sync_timer"].get_trigger()
+    assert isinstance(timer, TimerTrigger)
+    assert isinstance(timer, TimerTrigger)
     assert timer.schedule == "0 0 */2 * * MON-FRI"
     assert timer.run_on_startup is True

@@ -10,9 +10,9 @@ from azure.storage.queue import QueueClient
 
 from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.upstream import closed_port_url
-from sync_core.records import JobStats, LastExecution
 from sync_core.settings import load_storage_target
-from sync_core.store import StateStore
+from sync_core.state.records import JobStats, LastExecution
+from sync_core.state.store import StateStore
 from tests.functions_helpers import App, body
 
 

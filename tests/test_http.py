@@ -1,4 +1,4 @@
-"""sync_core.http.Caller against a real loopback server: retries, Retry-After, timeouts, the deadline, answers sorted."""
+"""sync_core.upstream.http.Caller against a real loopback server: retries, Retry-After, timeouts, the deadline, answers sorted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import requests
 from pydantic import BaseModel
 
 from sandbox.upstream import FakeLE, closed_port_url
-from sync_core import http
 from sync_core.errors import (
     AuthExpired,
     DeadlineExceeded,
@@ -20,7 +19,8 @@ from sync_core.errors import (
     UpstreamRefused,
     UpstreamUnavailable,
 )
-from sync_core.http import Caller, Deadline, Verdict, classify, new_session
+from sync_core.upstream import http
+from sync_core.upstream.http import Caller, Deadline, Verdict, classify, new_session
 
 BODY = {"report_date": "2026-02-13", "data": []}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sync_core.records import JobStats, RunRecord
+from sync_core.state.records import JobStats, RunRecord
 
 STARTED = datetime(2026, 2, 13, 18, 0, tzinfo=UTC)
 

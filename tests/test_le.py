@@ -11,10 +11,10 @@ from azure.storage.blob import ContainerClient
 
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core.errors import UpstreamError
-from sync_core.http import Caller, Deadline, new_session
-from sync_core.le import LeClient
-from sync_core.pipeline import RunRequest, run_sync
-from sync_core.transform import LeRecord
+from sync_core.rules.transform import LeRecord
+from sync_core.run.pipeline import RunRequest, run_sync
+from sync_core.upstream.http import Caller, Deadline, new_session
+from sync_core.upstream.le import LeClient
 
 DAY = date(2026, 2, 13)
 API_KEY = "le-Secret-Key-789"

@@ -15,12 +15,12 @@ from pydantic import SecretStr
 from sandbox.azurite import Azurite
 from sandbox.upstream import FakeLE, FakeLeadPier, InboundRequest, Reply, closed_port_url
 from sync_core.errors import LoginError, UpstreamError
-from sync_core.http import Caller, Deadline, new_session
-from sync_core.leadpier import LeadPierClient
-from sync_core.pipeline import RunRequest, run_sync
-from sync_core.records import LeadPierSession
+from sync_core.run.pipeline import RunRequest, run_sync
 from sync_core.settings import ConnectionStringTarget
-from sync_core.store import StateStore
+from sync_core.state.records import LeadPierSession
+from sync_core.state.store import StateStore
+from sync_core.upstream.http import Caller, Deadline, new_session
+from sync_core.upstream.leadpier import LeadPierClient
 
 USERNAME, PASSWORD = "sandbox-user", "sandbox-password"
 DAY = date(2026, 2, 13)
@@ -54,6 +54,16 @@ def client(
     )  # fmt: skip
 
 
+def fetch_day(leadpier: LeadPierClient, day: date) -> list[Any]:
+    """Every row of the day, as a run reads them page by page."""
+    return [row for page in leadpier.iter_pages(day) for row in page]
+
+
+def token_of(leadpier: LeadPierClient) -> str:
+    """The token the client would send now: the stored one while valid, else a fresh login saved to source.json."""
+    return leadpier._auth.token()
+
+
 def stored_session(container: ContainerClient) -> dict[str, Any]:
     return dict(json.loads(container.download_blob("source.json").readall()))
 
@@ -70,7 +80,7 @@ def custom_leadpier(request: pytest.FixtureRequest) -> Iterator[FakeLeadPier]:
 def test_every_page_of_the_day_is_read(leadpier: FakeLeadPier, store: StateStore) -> None:
     leadpier.set_rows(DAY, rows(180))
 
-    fetched = client(leadpier, store, page_size=50).fetch_day(DAY)
+    fetched = fetch_day(client(leadpier, store, page_size=50), DAY)
 
     assert sorted(r["source"] for r in fetched) == sorted(r["source"] for r in rows(180))
     bodies = [r["json"] for r in leadpier.stats_requests]
@@ -92,7 +102,7 @@ def test_every_page_of_the_day_is_read(leadpier: FakeLeadPier, store: StateStore
 def test_pages_stop_when_count_rows_are_read(leadpier: FakeLeadPier, store: StateStore, count: int, pages: int) -> None:
     leadpier.set_rows(DAY, rows(count))
 
-    fetched = client(leadpier, store, page_size=50).fetch_day(DAY)
+    fetched = fetch_day(client(leadpier, store, page_size=50), DAY)
 
     assert len(fetched) == count
     assert len(leadpier.stats_requests) == pages - (1 if count == 50 else 0)
@@ -102,21 +112,21 @@ def test_a_page_with_an_error_code_is_an_api_failure(leadpier: FakeLeadPier, sto
     leadpier.faults.add("stats", status=200, body={"errorCode": "INTERNAL_ERROR", "data": None})
 
     with pytest.raises(UpstreamError, match="INTERNAL_ERROR"):
-        client(leadpier, store).fetch_day(DAY)
+        fetch_day(client(leadpier, store), DAY)
 
 
 def test_a_5xx_page_is_retried(leadpier: FakeLeadPier, store: StateStore) -> None:
     leadpier.set_rows(DAY, rows(3))
     leadpier.faults.add("stats", status=502, times=2)
 
-    assert len(client(leadpier, store).fetch_day(DAY)) == 3
+    assert len(fetch_day(client(leadpier, store), DAY)) == 3
     assert [r["status"] for r in leadpier.stats_requests] == [502, 502, 200]
 
 
 def test_every_call_carries_the_dashboard_headers(leadpier: FakeLeadPier, store: StateStore) -> None:
     leadpier.set_rows(DAY, rows(3))
 
-    client(leadpier, store).fetch_day(DAY)
+    fetch_day(client(leadpier, store), DAY)
 
     assert [r["kind"] for r in leadpier.requests] == ["login", "stats"]
     for request in leadpier.requests:
@@ -135,7 +145,7 @@ def test_every_call_carries_the_dashboard_headers(leadpier: FakeLeadPier, store:
 def test_a_login_stores_the_session_in_source_json(
     leadpier: FakeLeadPier, store: StateStore, blob_container: ContainerClient
 ) -> None:
-    client(leadpier, store).ensure_token()
+    token_of(client(leadpier, store))
 
     saved = stored_session(blob_container)
     assert set(saved) == {"token", "last_login_time", "expires_at", "user_email", "user_name"}
@@ -146,9 +156,9 @@ def test_a_login_stores_the_session_in_source_json(
 
 def test_a_stored_token_is_reused_by_the_next_client(leadpier: FakeLeadPier, store: StateStore) -> None:
     leadpier.set_rows(DAY, rows(2))
-    client(leadpier, store).fetch_day(DAY)
+    fetch_day(client(leadpier, store), DAY)
 
-    client(leadpier, store).fetch_day(DAY)
+    fetch_day(client(leadpier, store), DAY)
 
     assert leadpier.logins == 1
     assert [r["headers"]["authorization"] for r in leadpier.stats_requests] == [
@@ -160,7 +170,7 @@ def test_a_stored_token_is_reused_by_the_next_client(leadpier: FakeLeadPier, sto
 def test_the_expiry_is_the_jwts_own_claim(
     custom_leadpier: FakeLeadPier, store: StateStore, blob_container: ContainerClient
 ) -> None:
-    client(custom_leadpier, store, ttl_minutes=1).ensure_token()
+    token_of(client(custom_leadpier, store, ttl_minutes=1))
 
     claims = claims_of(custom_leadpier.issued_tokens[0])
     expected = datetime.fromtimestamp(claims[custom_leadpier.expiry_claim], UTC)
@@ -171,7 +181,7 @@ def test_the_expiry_is_the_jwts_own_claim(
 def test_without_an_expiry_claim_the_token_lives_the_configured_ttl(
     custom_leadpier: FakeLeadPier, store: StateStore, blob_container: ContainerClient
 ) -> None:
-    client(custom_leadpier, store, ttl_minutes=7).ensure_token()
+    token_of(client(custom_leadpier, store, ttl_minutes=7))
 
     saved = stored_session(blob_container)
     lifetime = datetime.fromisoformat(saved["expires_at"]) - datetime.fromisoformat(saved["last_login_time"])
@@ -182,9 +192,9 @@ def test_without_an_expiry_claim_the_token_lives_the_configured_ttl(
 def test_a_token_within_the_margin_of_its_expiry_is_not_reused(
     custom_leadpier: FakeLeadPier, store: StateStore
 ) -> None:
-    client(custom_leadpier, store).ensure_token()
+    token_of(client(custom_leadpier, store))
 
-    client(custom_leadpier, store).ensure_token()
+    token_of(client(custom_leadpier, store))
 
     assert custom_leadpier.logins == 2
 
@@ -195,7 +205,7 @@ def test_an_expired_stored_session_means_a_new_login(
     past = datetime.now(UTC) - timedelta(hours=3)
     store.save_session(LeadPierSession(token="old", last_login_time=past, expires_at=past + timedelta(hours=2)), None)
 
-    token = client(leadpier, store).ensure_token()
+    token = token_of(client(leadpier, store))
 
     assert leadpier.logins == 1 and token == leadpier.issued_tokens[0]
     assert stored_session(blob_container)["token"] == token
@@ -207,14 +217,14 @@ def test_a_corrupt_source_json_means_a_new_login(
     store.ensure_container()
     blob_container.upload_blob("source.json", b"garbage", overwrite=True)
 
-    token = client(leadpier, store).ensure_token()
+    token = token_of(client(leadpier, store))
 
     assert leadpier.logins == 1 and stored_session(blob_container)["token"] == token
 
 
 def test_a_wrong_password_is_a_login_error_that_does_not_show_it(leadpier: FakeLeadPier, store: StateStore) -> None:
     with pytest.raises(LoginError) as caught:
-        client(leadpier, store, password="wrong-Secret-pw").ensure_token()
+        token_of(client(leadpier, store, password="wrong-Secret-pw"))
 
     assert "INVALID_CREDENTIALS" in str(caught.value) and "wrong-Secret-pw" not in str(caught.value)
 
@@ -234,7 +244,7 @@ class RevokingLeadPier(FakeLeadPier):
 
 def test_a_session_revoked_between_pages_means_one_new_login_and_every_row(store: StateStore) -> None:
     with RevokingLeadPier({DAY: rows(180)}, username=USERNAME, password=PASSWORD) as server:
-        fetched = client(server, store, page_size=50, concurrency=4).fetch_day(DAY)
+        fetched = fetch_day(client(server, store, page_size=50, concurrency=4), DAY)
 
     assert len(fetched) == 180 and len({r["source"] for r in fetched}) == 180
     assert server.logins == 2
@@ -250,7 +260,7 @@ def test_a_refused_token_mid_pagination_means_login_and_retry(
     leadpier.faults.add("stats")  # the first page goes through
     leadpier.faults.add("stats", status=status, body={"errorCode": "UNAUTHORIZED", "data": None})
 
-    fetched = client(leadpier, store, page_size=50, concurrency=1).fetch_day(DAY)
+    fetched = fetch_day(client(leadpier, store, page_size=50, concurrency=1), DAY)
 
     assert len(fetched) == 180
     assert leadpier.logins == 2
@@ -262,10 +272,10 @@ def test_a_token_refused_by_the_server_though_stored_as_valid_is_replaced(
     leadpier: FakeLeadPier, store: StateStore
 ) -> None:
     leadpier.set_rows(DAY, rows(2))
-    client(leadpier, store).ensure_token()
+    token_of(client(leadpier, store))
     leadpier.revoke_tokens()
 
-    assert len(client(leadpier, store).fetch_day(DAY)) == 2
+    assert len(fetch_day(client(leadpier, store), DAY)) == 2
     assert leadpier.logins == 2
 
 
@@ -273,7 +283,7 @@ def test_two_relogins_per_call_are_allowed(leadpier: FakeLeadPier, store: StateS
     leadpier.set_rows(DAY, rows(2))
     leadpier.faults.add("stats", status=401, times=2)
 
-    assert len(client(leadpier, store).fetch_day(DAY)) == 2
+    assert len(fetch_day(client(leadpier, store), DAY)) == 2
     assert leadpier.logins == 3
 
 
@@ -282,7 +292,7 @@ def test_a_third_refusal_of_the_same_call_is_a_failure(leadpier: FakeLeadPier, s
     leadpier.faults.add("stats", status=401, times=3)
 
     with pytest.raises(UpstreamError, match="HTTP 401"):
-        client(leadpier, store).fetch_day(DAY)
+        fetch_day(client(leadpier, store), DAY)
 
     assert leadpier.logins == 3  # the first login and two re-logins, no more
     assert len(leadpier.stats_requests) == 3
@@ -339,7 +349,7 @@ def test_a_claimed_count_plans_no_more_than_the_window_ahead(
 ) -> None:
     leadpier.set_rows(DAY, rows(250))
     leadpier.claimed_count = 1_000_000_000
-    assert len(client(leadpier, store, page_size=100, concurrency=concurrency).fetch_day(DAY)) == 250
+    assert len(fetch_day(client(leadpier, store, page_size=100, concurrency=concurrency), DAY)) == 250
     # Pages 1 to 3 (the third is short), and at most one window asked for past the last one.
     assert 3 <= len(leadpier.stats_requests) <= 3 + concurrency
 
@@ -347,7 +357,7 @@ def test_a_claimed_count_plans_no_more_than_the_window_ahead(
 def test_an_empty_page_ends_the_day_whatever_the_count(leadpier: FakeLeadPier, store: StateStore) -> None:
     leadpier.set_rows(DAY, rows(200))
     leadpier.claimed_count = 5000
-    assert len(client(leadpier, store, page_size=100, concurrency=1).fetch_day(DAY)) == 200
+    assert len(fetch_day(client(leadpier, store, page_size=100, concurrency=1), DAY)) == 200
     assert [r["json"]["offset"] for r in leadpier.stats_requests] == [0, 100, 200]
 
 
@@ -356,8 +366,8 @@ def test_a_stored_token_the_http_stack_will_not_send_is_dropped_for_a_new_login(
 ) -> None:
     leadpier.set_rows(DAY, rows(5))
     reader = client(leadpier, store)
-    reader.ensure_token()
+    token_of(reader)
     reader._auth._token = "stale\r\ntoken"  # as if a check had let it through
-    assert len(reader.fetch_day(DAY)) == 5
+    assert len(fetch_day(reader, DAY)) == 5
     assert reader.logins == 2
     assert stored_session(blob_container)["token"] == leadpier.issued_tokens[-1]

@@ -14,10 +14,10 @@ from pydantic import SecretStr
 from sandbox.azurite import Azurite
 from sandbox.upstream import FakeLeadPier
 from sync_core.errors import LoginError, UnexpectedAnswer
-from sync_core.http import Caller, Deadline, new_session
-from sync_core.leadpier_auth import LeadPierAuth, token_expiry
 from sync_core.settings import ConnectionStringTarget
-from sync_core.store import StateStore
+from sync_core.state.store import StateStore
+from sync_core.upstream.http import Caller, Deadline, new_session
+from sync_core.upstream.leadpier_auth import LeadPierAuth, token_expiry
 
 LEADPIER_USERNAME, LEADPIER_PASSWORD = "sandbox-user", "sandbox-password"  # the stand-in's (tests/conftest.py)
 HEADERS = {

@@ -7,9 +7,10 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
+from azure.functions.decorators.timer import TimerTrigger
 
-from sync_core import ncrontab
-from sync_core.schedule import validate_schedule
+from sync_core.rules import ncrontab
+from sync_core.rules.schedule import validate_schedule
 from tests.functions_helpers import REPO_ROOT, App
 
 UTC = UTC
@@ -89,6 +90,8 @@ def test_the_load_time_check_and_the_settings_check_agree(expression: str, monke
     """What function_app gives the host and what /health and /status call valid come from one grammar."""
     monkeypatch.setenv("SYNC_SCHEDULE", expression)
     timer = App().functions["sync_timer"].get_trigger()
+    assert isinstance(timer, TimerTrigger)
+    assert isinstance(timer, TimerTrigger)
     try:
         validate_schedule(expression)
         health_accepts = True
@@ -102,7 +105,7 @@ def test_the_load_time_check_and_the_settings_check_agree(expression: str, monke
 
 def test_the_grammar_imports_nothing_outside_the_standard_library() -> None:
     script = (
-        "import sys; before = set(sys.modules); import sync_core.ncrontab\n"
+        "import sys; before = set(sys.modules); import sync_core.rules.ncrontab\n"
         "print(sorted(m for m in set(sys.modules) - before if not m.startswith('sync_core')"
         " and m.split('.')[0] not in sys.stdlib_module_names))"
     )

@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from sync_core.api_models import LogTail, RunList, TriggerAccepted
-from sync_core.health import HealthDocument
-from sync_core.openapi import openapi_document
-from sync_core.records import RunRecord
-from sync_core.status import StatusDocument
+from sync_core.state.records import RunRecord
+from sync_core.web.api_models import LogTail, RunList, TriggerAccepted
+from sync_core.web.health_models import HealthDocument
+from sync_core.web.openapi import openapi_document
+from sync_core.web.status import StatusDocument
 from tests.functions_helpers import indexed_functions
 
 

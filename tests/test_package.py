@@ -50,7 +50,7 @@ def build_package(destination: Path) -> Path:
 def test_the_package_holds_the_app_and_nothing_of_the_tests() -> None:
     files = package_files()
     assert {name.split("/")[0] for name in files} == SHIPPED_TOP_LEVEL
-    assert "sync_core/__init__.py" in files and "sync_core/health.py" in files
+    assert "sync_core/__init__.py" in files and "sync_core/web/health.py" in files
     assert not [name for name in files if "__pycache__" in name or name.endswith(".pyc")]
     assert not [name for name in files if Path(name).name.startswith("test_") or "conftest" in name]
 
@@ -58,7 +58,7 @@ def test_the_package_holds_the_app_and_nothing_of_the_tests() -> None:
 def test_every_module_the_app_imports_is_shipped() -> None:
     """Every sync_core module in the repository is in the package (a new module is not left behind by a pattern)."""
     shipped = set(package_files())
-    assert {p.relative_to(ROOT).as_posix() for p in (ROOT / "sync_core").glob("*.py")} <= shipped
+    assert {p.relative_to(ROOT).as_posix() for p in (ROOT / "sync_core").rglob("*.py")} <= shipped
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -15,14 +16,14 @@ from azure.storage.blob import ContainerClient
 
 from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import pipeline
-from sync_core.days import day_range
 from sync_core.errors import LockBusy
-from sync_core.pipeline import RunRequest, report_days, run_sync
-from sync_core.records import utcnow
+from sync_core.rules.days import day_range
+from sync_core.run.pipeline import RunRequest, days_to_report, run_sync
+from sync_core.services import timing, use_timing
 from sync_core.settings import load_settings
-from sync_core.status import status_document
-from sync_core.store import StateStore
+from sync_core.state.records import utcnow
+from sync_core.state.store import StateStore
+from sync_core.web.status import status_document
 
 IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2026, 2, 13)
@@ -97,7 +98,7 @@ def expected_le_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-EDGE_ROWS = [
+EDGE_ROWS: list[dict[str, Any]] = [
     {"source": "zz-b_0213-lbe-e1", "visitors": 200, "totalLeads": 3, "soldLeads": 1, "totalRevenue": 1.005,
      "conversionRate": "2.675", "soldRate": 33.335, "EPL": 0.125, "EPV": 0.01},
     {"source": "zz_0213-sle-e2", "visitors": "3", "totalLeads": "2", "soldLeads": None, "totalRevenue": "10"},
@@ -226,7 +227,7 @@ def test_sync_dry_run_setting_makes_every_run_dry(
 def test_invalid_rows_are_counted_logged_with_their_source_and_make_a_warning(
     sync_env: dict[str, str], leadpier: FakeLeadPier, le: FakeLE, blob_container: ContainerClient
 ) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"source": "mta_0213-lbe-e1", "visitors": 10},
         {"source": "mta_0213-lbe-e2", "visitors": 10, "totalLeads": "n/a"},
         {"visitors": 3},
@@ -309,11 +310,11 @@ def test_le_answering_success_false_makes_a_warning_with_its_message(
 def test_report_days_are_yesterday_and_today_until_yesterday_is_finalized() -> None:
     now = datetime(2026, 2, 13, 20, 0, tzinfo=UTC)  # 01:30 on the 14th in Kolkata
 
-    assert report_days(now, IST, None) == [date(2026, 2, 13), date(2026, 2, 14)]
-    assert report_days(now, IST, "2026-02-12") == [date(2026, 2, 13), date(2026, 2, 14)]
-    assert report_days(now, IST, "2026-02-13") == [date(2026, 2, 14)]
-    assert report_days(now, IST, "garbage") == [date(2026, 2, 13), date(2026, 2, 14)]
-    assert report_days(now, ZoneInfo("UTC"), None) == [date(2026, 2, 12), date(2026, 2, 13)]
+    assert days_to_report(now, IST, None) == [date(2026, 2, 13), date(2026, 2, 14)]
+    assert days_to_report(now, IST, "2026-02-12") == [date(2026, 2, 13), date(2026, 2, 14)]
+    assert days_to_report(now, IST, "2026-02-13") == [date(2026, 2, 14)]
+    assert days_to_report(now, IST, "garbage") == [date(2026, 2, 13), date(2026, 2, 14)]
+    assert days_to_report(now, ZoneInfo("UTC"), None) == [date(2026, 2, 12), date(2026, 2, 13)]
 
 
 def test_the_first_run_syncs_yesterday_and_today_and_then_only_today(
@@ -358,25 +359,25 @@ def test_at_midnight_the_day_that_ended_gets_its_final_sync(
     blob_container: ContainerClient,
 ) -> None:  # fmt: skip
     clock = Clock(datetime(2026, 2, 13, 23, 55, tzinfo=IST))
-    monkeypatch.setattr(pipeline, "utcnow", clock)
-    for day in ("2026-02-12", "2026-02-13", "2026-02-14"):
-        leadpier.set_rows(day, [{"source": "mta_0101-lbe-e1", "visitors": 1}])
+    with use_timing(replace(timing(), clock=clock)):
+        for day in ("2026-02-12", "2026-02-13", "2026-02-14"):
+            leadpier.set_rows(day, [{"source": "mta_0101-lbe-e1", "visitors": 1}])
 
-    before_midnight = run(trigger="timer")
-    clock.now = datetime(2026, 2, 14, 0, 5, tzinfo=IST)
-    after_midnight = run(trigger="timer")
-    clock.now = datetime(2026, 2, 14, 0, 15, tzinfo=IST)
-    next_slot = run(trigger="timer")
+        before_midnight = run(trigger="timer")
+        clock.now = datetime(2026, 2, 14, 0, 5, tzinfo=IST)
+        after_midnight = run(trigger="timer")
+        clock.now = datetime(2026, 2, 14, 0, 15, tzinfo=IST)
+        next_slot = run(trigger="timer")
 
-    assert before_midnight.report_dates == ["2026-02-12", "2026-02-13"]
-    assert after_midnight.report_dates == ["2026-02-13", "2026-02-14"]
-    assert next_slot.report_dates == ["2026-02-14"]
-    assert job_stats(blob_container)["last_finalized_day"] == "2026-02-13"
-    # The run record's folder is the UTC day of the start; the log's file is the Kolkata day.
-    assert {b.name for b in blob_container.list_blobs(name_starts_with="logs/")} == {
-        "logs/scheduler_20260213.log", "logs/scheduler_20260214.log",
-    }  # fmt: skip
-    assert {b.name.split("/")[1] for b in blob_container.list_blobs(name_starts_with="runs/")} == {"20260213"}
+        assert before_midnight.report_dates == ["2026-02-12", "2026-02-13"]
+        assert after_midnight.report_dates == ["2026-02-13", "2026-02-14"]
+        assert next_slot.report_dates == ["2026-02-14"]
+        assert job_stats(blob_container)["last_finalized_day"] == "2026-02-13"
+        # The run record's folder is the UTC day of the start; the log's file is the Kolkata day.
+        assert {b.name for b in blob_container.list_blobs(name_starts_with="logs/")} == {
+            "logs/scheduler_20260213.log", "logs/scheduler_20260214.log",
+        }  # fmt: skip
+        assert {b.name.split("/")[1] for b in blob_container.list_blobs(name_starts_with="runs/")} == {"20260213"}
 
 
 def test_a_day_le_refused_is_synced_again_by_the_next_run(

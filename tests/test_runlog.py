@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
-from sync_core.runlog import MAX_LINE_CHARS, MAX_LOG_LINES, RunLog
+from sync_core.telemetry.runlog import MAX_LINE_CHARS, MAX_LOG_LINES, RunLog
 
 log = logging.getLogger("sync_core.pipeline")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sync_core.runtime_info import functions_line_for, runtime_check
+from sync_core.web.runtime_info import functions_line_for, runtime_check
 from tests.functions_helpers import App, body
 
 ROOT = Path(__file__).resolve().parents[1]

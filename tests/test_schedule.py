@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sync_core.schedule import DEFAULT_SCHEDULE, interval, next_occurrence, validate_schedule
+from sync_core.rules.schedule import DEFAULT_SCHEDULE, interval, next_occurrence, validate_schedule
 
 UTC = UTC
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sync_core.campaign import BUILTIN_DOMAIN_CODES
 from sync_core.errors import SettingsError
-from sync_core.settings import load_settings
+from sync_core.rules.campaign import BUILTIN_DOMAIN_CODES
+from sync_core.settings import AccountUrlTarget, ConnectionStringTarget, load_settings
 
 CONNECTION = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0LWtleQ==;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;"
 PASSWORD = "pw-Very-Secret-123"
@@ -183,8 +183,10 @@ def test_the_state_container_is_reached_by_the_first_configured_connection(tmp_p
     identity_env = {k: v for k, v in minimal().items() if k != "AzureWebJobsStorage"}
     identity = load_settings({**identity_env, "AzureWebJobsStorage__accountName": "acct"}, tmp_path)
 
+    assert isinstance(first.storage, ConnectionStringTarget)
     assert first.storage.connection_string is not None
     assert first.storage.connection_string.get_secret_value() == separate
+    assert isinstance(second.storage, AccountUrlTarget) and isinstance(identity.storage, AccountUrlTarget)
     assert (second.storage.account_url, second.storage.client_id) == ("https://a.blob.core.windows.net", "cid")
     assert identity.storage.account_url == "https://acct.blob.core.windows.net"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sync_core.records import JobStats, TimerStatus
 from sync_core.settings import load_settings
-from sync_core.status import next_run
+from sync_core.state.records import JobStats, TimerStatus
+from sync_core.web.status import next_run
 from tests.test_settings import minimal
 
 NOW = datetime(2026, 2, 13, 17, 53, 20, tzinfo=UTC)

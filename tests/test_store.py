@@ -12,9 +12,10 @@ from pydantic import SecretStr
 
 from sandbox.azurite import Azurite
 from sync_core.errors import ConcurrentUpdate
-from sync_core.records import JobStats, LeadPierSession, RunRecord, new_run_id
 from sync_core.settings import AccountUrlTarget, ConnectionStringTarget, StorageTarget
-from sync_core.store import StateStore, log_blob_name, run_blob_name
+from sync_core.state.day_log import log_blob_name
+from sync_core.state.records import JobStats, LeadPierSession, RunRecord, new_run_id
+from sync_core.state.store import StateStore, run_blob_name
 
 DAY = date(2026, 2, 13)
 

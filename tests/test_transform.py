@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_core.transform import LePayload, SourceStat, to_le_record, transform_rows
+from sync_core.rules.transform import LePayload, SourceStat, to_le_record, transform_rows
 
 FULL_ROW = {
     "source": "mta-b_0213-lbe-e2", "visitors": 812, "totalLeads": 97, "soldLeads": 61,

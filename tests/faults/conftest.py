@@ -15,15 +15,15 @@ from azure.storage.blob import ContainerClient
 from sandbox.azurite import Azurite
 from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.pipeline import RunRequest, run_sync
-from sync_core.records import JobStats, RunRecord
+from sync_core.run.pipeline import RunRequest, run_sync
 from sync_core.settings import load_settings
-from sync_core.store import StateStore
+from sync_core.state.records import JobStats, RunRecord
+from sync_core.state.store import StateStore
 
 # A fixed past day: each run names it, so a run makes exactly one day's calls and the counts below are exact.
 DAY = date(2026, 2, 13)
 ROWS = 40
-ATTEMPTS = 4  # sync_core.http.ATTEMPTS, restated: the test fails if the retry budget changes unnoticed
+ATTEMPTS = 4  # sync_core.upstream.http.ATTEMPTS, restated: the test fails if the retry budget changes unnoticed
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def sent_days(le: FakeLE) -> dict[str, list[dict[str, Any]]]:
 
 def expected_records(rows: list[dict[str, Any]]) -> int:
     """Rows the generator made readable and with visitors: what LE must receive for the day."""
-    from sync_core.transform import transform_rows
+    from sync_core.rules.transform import transform_rows
 
     return len(transform_rows(rows).records)
 

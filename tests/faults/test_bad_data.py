@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync_core.campaign import BUILTIN_DOMAIN_CODES, CampaignCode, UnmatchedCode, parse_campaign_code
-from sync_core.transform import LeRecord, transform_rows
+from sync_core.rules.campaign import BUILTIN_DOMAIN_CODES, CampaignCode, UnmatchedCode, parse_campaign_code
+from sync_core.rules.transform import LeRecord, transform_rows
 
 NUMBER_FIELDS = ("visitors", "totalLeads", "soldLeads", "totalRevenue", "conversionRate", "soldRate", "EPL", "EPV")
 KNOWN_KEYS = ("source", *NUMBER_FIELDS)

@@ -16,9 +16,9 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.lock import LEASE_SECONDS
 from sync_core.settings import load_settings
-from sync_core.status import status_document
+from sync_core.state.lock import LEASE_SECONDS
+from sync_core.web.status import status_document
 from tests.faults.conftest import DAY, blob_text, expected_records, job_stats, sent_days, state, sync, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

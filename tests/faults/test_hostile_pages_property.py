@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.records import FINAL_STATUSES
+from sync_core.state.records import FINAL_STATUSES
 from tests.conftest import LEADPIER_PASSWORD
 from tests.faults.conftest import DAY, blob_text, day_log, job_stats, state, sync
 

@@ -14,10 +14,10 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import api
 from sync_core.__main__ import main as cli
-from sync_core.leadpier_auth import SESSION_MAX_AGE
-from sync_core.records import LeadPierSession, utcnow
+from sync_core.state.records import LeadPierSession, utcnow
+from sync_core.upstream.leadpier_auth import SESSION_MAX_AGE
+from sync_core.web import api
 from tests.conftest import LEADPIER_PASSWORD
 from tests.faults.conftest import DAY, blob_text, day_log, state, sync
 

@@ -15,9 +15,7 @@ from hypothesis import strategies as st
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core.api import MAX_TRIGGER_BODY_BYTES
 from tests.faults.conftest import sync
-
-functions_helpers = pytest.importorskip("tests.functions_helpers", reason="the Functions app is not there yet")
-App = functions_helpers.App
+from tests.functions_helpers import App
 
 FUZZ = settings(
     max_examples=60,

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobLeaseClient, ContainerClient
 
-import sync_core.lock as lock_module
+import sync_core.state.lock as lock_module
 from sandbox.upstream import FakeLE, FakeLeadPier
+from sync_core.errors import LockLost
 
 from .conftest import Background, assert_recovered, blob_text, state, wait_for
 
@@ -51,6 +52,6 @@ def test_a_lease_not_renewed_in_time_counts_as_lost_even_if_renewal_hangs(
     assert lock.try_acquire()
     lock.check()  # just taken: fine
     monkeypatch.setattr(lock_module, "LEASE_SECONDS", lock_module.RENEW_EVERY_SECONDS)
-    with pytest.raises(lock_module.LockLost, match="not renewed"):
+    with pytest.raises(LockLost, match="not renewed"):
         lock.check()
     lock.release()

@@ -17,7 +17,7 @@ from azure.storage.blob import ContainerClient
 
 from sandbox.azurite import ACCOUNT_KEY, Azurite
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.records import LeadPierSession
+from sync_core.state.records import LeadPierSession
 from tests.faults.conftest import ATTEMPTS, DAY, blob_text, sync
 
 PASSWORD = "pw-Zq81-secret-7f3a9c1e"

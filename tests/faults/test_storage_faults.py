@@ -10,7 +10,7 @@ from azure.storage.blob import ContainerClient
 
 from sandbox.azurite import Azurite
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.records import JobStats, LeadPierSession
+from sync_core.state.records import JobStats, LeadPierSession
 from tests.faults.conftest import (
     DAY,
     assert_recovered,

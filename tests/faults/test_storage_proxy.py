@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,13 +20,15 @@ from azure.storage.blob import ContainerClient
 from sandbox.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 from sandbox.faultproxy import KINDS, FaultProxy, matching
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core import api, pipeline, services
-from sync_core.health import health
-from sync_core.pipeline import RunRequest, run_sync
-from sync_core.records import JobStats, RunRecord
-from sync_core.services import Services
+from sync_core import services
+from sync_core.run.pipeline import RunRequest, run_sync
+from sync_core.services import Services, timing, use_timing
 from sync_core.settings import load_settings
-from sync_core.store import StateStore
+from sync_core.state.records import JobStats, RunRecord
+from sync_core.state.store import StateStore
+from sync_core.web import api
+from sync_core.web.health import health
+from sync_core.web.responses import ApiResponse
 from tests.faults.conftest import DAY, expected_records
 
 CLIENT_TIMEOUT_S = 1.5  # the state store's read timeout in these tests; a stall outlasts it
@@ -188,12 +191,13 @@ def test_the_routes_answer_a_stalled_account_with_503_not_a_hang(
     proxy.set_rate(1.0, kinds=("stall",))
     answers: dict[str, tuple[int, float]] = {}
 
-    for name, call in {
+    routes: dict[str, Callable[[], ApiResponse]] = {
         "/status": lambda: api.status(),
         "/runs": lambda: api.runs({}, None),
         "/logs": lambda: api.logs({"lines": "5", "date": DAY.isoformat()}),
         "/health": lambda: health(),
-    }.items():
+    }
+    for name, call in routes.items():
         started = time.monotonic()
         response = call()
         answers[name] = (response.status_code, time.monotonic() - started)
@@ -400,11 +404,10 @@ def test_counters_lost_before_an_outage_of_days_are_written_by_the_first_run_aft
     assert deferred.recording is not None and deferred.recording.missing == ["job_stats"]
     proxy.clear()
     later = datetime.now(UTC) + timedelta(days=4)  # nothing ran meanwhile: its record is four UTC days back
-    monkeypatch.setattr(pipeline, "utcnow", lambda: later)
+    with use_timing(replace(timing(), clock=lambda: later)):
+        after = run()
 
-    after = run()
-
-    container = direct(azurite, proxied)
-    assert after.run_id.startswith(f"{later:%Y%m%d}")
-    assert stored_stats(container).counted_runs.get(deferred.run_id) == "success"
-    assert stored_stats(container).total_runs == 3
+        container = direct(azurite, proxied)
+        assert after.run_id.startswith(f"{later:%Y%m%d}")
+        assert stored_stats(container).counted_runs.get(deferred.run_id) == "success"
+        assert stored_stats(container).total_runs == 3

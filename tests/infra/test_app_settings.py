@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sync_core.schedule import DEFAULT_SCHEDULE
+from sync_core.rules.schedule import DEFAULT_SCHEDULE
 from sync_core.settings import DEFAULT_STATE_CONTAINER, AccountUrlTarget, Settings, load_settings
 
 from .conftest import INFRA, ROOT, one_resource

@@ -33,9 +33,10 @@ def main(plan: dict[str, Any]) -> list[dict[str, Any]]:
     if not start.ok:
         raise SystemExit(f"the worker refused the app: {start.failure}")
     if plan.get("lock_wait_s") is not None:
-        import sync_core.triggers
+        from sync_core.services import Timing, use_timing
 
-        sync_core.triggers.BACKFILL_LOCK_WAIT_S = plan["lock_wait_s"]  # type: ignore[misc]  # the real wait is two minutes
+        # The real wait is two minutes; this process ends with the plan, so the timing is never restored.
+        use_timing(Timing(backfill_lock_wait_s=plan["lock_wait_s"])).__enter__()
     host = Host(start)
     results: list[dict[str, Any]] = []
     queued: list[str] = []
@@ -65,11 +66,12 @@ def flush(budget_s: float = FLUSH_BUDGET_S) -> None:
     cannot get a token keeps asking for one, so each provider flushes on a thread of its own, within the budget."""
     from opentelemetry import _logs, metrics, trace
 
-    threads = [
-        threading.Thread(target=provider.force_flush, daemon=True)
+    # The SDK's providers flush; the API's abstract ones (telemetry off) do not: only callables are started.
+    flushes = [
+        getattr(provider, "force_flush", None)
         for provider in (trace.get_tracer_provider(), _logs.get_logger_provider(), metrics.get_meter_provider())
-        if callable(getattr(provider, "force_flush", None))
     ]
+    threads = [threading.Thread(target=flush_now, daemon=True) for flush_now in flushes if callable(flush_now)]
     deadline = time.monotonic() + budget_s
     for thread in threads:
         thread.start()

@@ -131,7 +131,7 @@ def test_a_second_indexing_in_one_process_fails_so_each_process_starts_the_worke
 def test_the_schedule_settings_reach_the_timer_the_host_reads(
     settings: dict[str, str], schedule: str, on_startup: bool
 ) -> None:
-    (start,) = start_in_subprocess(**settings)
+    (start,) = start_in_subprocess(1, **settings)
     assert start["ok"], start["failure"]
     (timer,) = start["functions"]["sync_timer"]["raw_bindings"]
     assert (timer["schedule"], timer["runOnStartup"], timer["useMonitor"]) == (schedule, on_startup, True)

@@ -28,7 +28,7 @@ pytest.importorskip("azure_functions_runtime", reason="the Functions Python runt
 from sandbox.identity import ManagedIdentityEndpoint, make_certificate
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core import telemetry as names
-from sync_core.lock import RunLock
+from sync_core.state.lock import RunLock
 from tests.runtime.worker import REPO_ROOT, Host, WorkerStart
 from tests.telemetry.conftest import QUIET_EXPORTER
 from tests.telemetry.ingestion import FakeIngestion, base_data, dimensions

@@ -235,7 +235,7 @@ def test_without_a_connection_string_nothing_is_exported_and_opentelemetry_is_no
 ) -> None:
     probe = (
         "import sys, json\n"
-        "from sync_core.pipeline import RunRequest, run_sync\n"
+        "from sync_core.run.pipeline import RunRequest, run_sync\n"
         "from datetime import date\n"
         f"record = run_sync(RunRequest(trigger='cli', dates=[date.fromisoformat('{DAY}')]))\n"
         "print(json.dumps({'status': record.status, 'otel': sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'azure.monitor')))}))\n"
