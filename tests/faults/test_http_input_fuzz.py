@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox.upstream import FakeLE, FakeLeadPier
-from sync_core.api import MAX_TRIGGER_BODY_BYTES
+from sync_core.web.api import MAX_TRIGGER_BODY_BYTES
 from tests.faults.conftest import sync
 from tests.functions_helpers import App
 
