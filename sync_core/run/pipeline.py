@@ -7,6 +7,7 @@ store, upstream session) and holding what the run needs while it lasts: its reco
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -34,6 +35,7 @@ from sync_core.state.records import (
     TimerStatus,
     Trigger,
     new_run_id,
+    top_codes,
     utcnow,
 )
 from sync_core.untrusted import CODE_CHARS, one_line
@@ -79,6 +81,7 @@ class Tally:
 
     unmatched_counts: dict[str, int] = field(default_factory=dict)
     unmatched_codes: dict[str, list[str]] = field(default_factory=dict)
+    code_counts: dict[str, Counter[str]] = field(default_factory=dict)  # every code met; the top ones are kept
     invalid_samples: list[str] = field(default_factory=list)
     le_errors: list[str] = field(default_factory=list)
 
@@ -371,6 +374,7 @@ class SyncRun:
             if isinstance(parsed, UnmatchedCode):
                 code = one_line(parsed.raw, CODE_CHARS)
                 tally.unmatched_counts[parsed.reason] = tally.unmatched_counts.get(parsed.reason, 0) + 1
+                tally.code_counts.setdefault(parsed.reason, Counter())[code] += 1
                 samples = tally.unmatched_codes.setdefault(parsed.reason, [])
                 if len(samples) < SAMPLE_LIMIT and code not in samples:
                     samples.append(code)
@@ -413,6 +417,7 @@ class SyncRun:
         record.unmatched_records = sum(d.unmatched_records or 0 for d in record.days)
         record.unmatched_counts = tally.unmatched_counts
         record.unmatched_codes = tally.unmatched_codes
+        record.unmatched_top = {reason: top_codes(counts) for reason, counts in tally.code_counts.items()}
         record.invalid_samples = tally.invalid_samples
         record.le_errors = tally.le_errors[:LE_ERRORS_KEPT]
 

@@ -15,6 +15,7 @@ from sync_core.errors import SyncError
 from sync_core.rules import days as days_planner
 from sync_core.run.runlog import RunLog
 from sync_core.settings import DEFAULT_TIMEZONE, Settings, load_storage_target
+from sync_core.state import summaries
 from sync_core.state.records import FINAL_STATUSES, Bookkeeping, JobStats, Recording, RunRecord, TimerStatus, utcnow
 from sync_core.state.store import StateStore
 
@@ -108,6 +109,7 @@ def persist(
     except SyncError as exc:
         missing.append("job_stats")
         log.warning("Run %s: job_stats.json could not be updated (%s)", record.run_id, exc)
+    summaries.record_run_or_defer(store, record)
     if missing:
         record.recording = Recording(status="incomplete", missing=missing)
         log.warning(

@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from sync_core.errors import SettingsError, StorageError
+from sync_core.errors import SettingsError, StorageError, SyncError
 from sync_core.rules.schedule import DEFAULT_SCHEDULE
 from sync_core.run.backfill import aggregate_backfill
 from sync_core.services import services
 from sync_core.settings import read_environment
-from sync_core.state.records import FINAL_STATUSES, RunRecord, utcnow
+from sync_core.state.records import RunRecord, utcnow
 from sync_core.state.store import StateStore
+from sync_core.state.summaries import DaySummary, add_runs, load_summary, run_day, settled
 from sync_core.web.dashboard.figures import run_time, window_start
 from sync_core.web.health import HealthDocument, health_document
 from sync_core.web.status import StatusDocument, status_document, timer_enabled
@@ -27,14 +28,17 @@ LOG_LINES_SHOWN = 8
 
 
 class RunCache:
-    """A worker keeps the run records it has read: a render lists the window's run ids (names only, one request per
-    day) and reads only the runs it does not have or that may still change (1,008 reads the first time at a run
-    every 10 minutes, a handful after)."""
+    """A worker keeps the run records it has read. A render lists the window's run ids (names only, one request per
+    day); for runs it does not have, it reads their days' summaries (one blob a day), and only the runs a summary
+    lacks or holds unsettled are read one by one, then folded into their summary (the repair: once per run)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, summaries: bool = True) -> None:
+        """`summaries=False`: every run read from its record, as before the summaries (the benchmark's baseline)."""
         self._lock = threading.Lock()
         self._records: dict[str, RunRecord] = {}
-        self.reads = 0
+        self._summaries = summaries
+        self.reads = 0  # run records read one by one
+        self.summary_reads = 0
 
     def window(self, store: StateStore, since: datetime, until: datetime) -> list[RunRecord]:
         """The runs from `since` to `until`, oldest first, as GET /runs lists them: a backfill's days folded into
@@ -42,14 +46,20 @@ class RunCache:
         days = [since.date() + timedelta(days=i) for i in range((until.date() - since.date()).days + 1)]
         run_ids = store.run_ids_on(days)
         with self._lock:
-            wanted = [rid for rid in run_ids if rid not in self._records or not _settled(self._records[rid])]
+            wanted = [rid for rid in run_ids if rid not in self._records or not settled(self._records[rid])]
+        summarised: dict[str, RunRecord] = {}
+        behind: dict[date, tuple[DaySummary | None, str | None]] = {}
+        if self._summaries and wanted:
+            summarised, behind = self._from_summaries(store, wanted)
+            wanted = [rid for rid in wanted if rid not in summarised]
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-read") as pool:
-            fresh = list(zip(wanted, pool.map(store.load_run, wanted), strict=True))
+            fresh = [(rid, r) for rid, r in zip(wanted, pool.map(store.load_run, wanted), strict=True) if r]
+        if behind:
+            _repair(store, behind, [r for _, r in fresh])
         with self._lock:
             self.reads += len(wanted)
-            for rid, record in fresh:
-                if record is not None:
-                    self._records[rid] = record
+            self._records.update(summarised)
+            self._records.update(fresh)
             listed = set(run_ids)
             for rid in set(self._records) - listed:  # older than the window, or removed
                 del self._records[rid]
@@ -61,15 +71,45 @@ class RunCache:
         ]
         return sorted(shown, key=run_time)
 
+    def _from_summaries(
+        self, store: StateStore, wanted: list[str]
+    ) -> tuple[dict[str, RunRecord], dict[date, tuple[DaySummary | None, str | None]]]:
+        """The wanted runs their days' summaries hold settled; and the days whose summary lacks some (with the
+        summary as read, for the repair)."""
+        days = sorted({run_day(rid) for rid in wanted})
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-summary") as pool:
+            read = dict(zip(days, pool.map(lambda day: load_summary(store, day), days), strict=True))
+        with self._lock:
+            self.summary_reads += len(days)
+        found: dict[str, RunRecord] = {}
+        behind: dict[date, tuple[DaySummary | None, str | None]] = {}
+        for rid in wanted:
+            day = run_day(rid)
+            summary = read[day][0]
+            record = summary.runs.get(rid) if summary else None
+            if record is not None and settled(record):
+                found[rid] = record
+            else:  # missing, or held unsettled: read from its record, and folded in if that settles it
+                behind[day] = read[day]
+        return found, behind
 
-def _settled(record: RunRecord) -> bool:
-    """A record that no writer changes any more: finished, except a queued run recorded skipped, which the queue
-    may deliver again. (A backfill parent is folded from its days on every render, so it never needs a re-read.)"""
-    if record.child_run_ids:
-        return True
-    if record.status not in FINAL_STATUSES:
-        return False
-    return not (record.status == "skipped" and record.trigger == "manual")
+
+def _repair(
+    store: StateStore, behind: dict[date, tuple[DaySummary | None, str | None]], fresh: list[RunRecord]
+) -> None:
+    """Runs a summary lacked (its run could not write it, or was recorded without a run: queued, a backfill's
+    parent), folded in from their records, so no later render reads them one by one again."""
+    by_day: dict[date, list[RunRecord]] = {}
+    for record in fresh:
+        by_day.setdefault(run_day(record.run_id), []).append(record)
+    for day, read in behind.items():
+        if not by_day.get(day):
+            continue
+        try:
+            if add_runs(store, day, by_day[day], read=read):
+                log.info("Rebuilt the summary of %s from %d run record(s)", day.isoformat(), len(by_day[day]))
+        except SyncError as exc:  # the page is right without it; the next render tries again
+            log.warning("The summary of %s could not be rebuilt (%s)", day.isoformat(), exc)
 
 
 _cache = RunCache()
