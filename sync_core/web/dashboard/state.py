@@ -25,6 +25,7 @@ from sync_core.web.status import StatusDocument, status_document, timer_enabled
 log = logging.getLogger("sync_core.dashboard.state")  # the name every log line shows: kept when the module moved
 
 LOG_LINES_SHOWN = 8
+DAY_SETTLED_AFTER = timedelta(hours=1)  # well past the function timeout (10 minutes)
 
 
 class RunCache:
@@ -37,6 +38,7 @@ class RunCache:
         self._lock = threading.Lock()
         self._records: dict[str, RunRecord] = {}
         self._summaries = summaries
+        self._listed: dict[date, list[str]] = {}  # past days' run ids, kept once no run can be recorded on them
         self.reads = 0  # run records read one by one
         self.summary_reads = 0
 
@@ -44,7 +46,7 @@ class RunCache:
         """The runs from `since` to `until`, oldest first, as GET /runs lists them: a backfill's days folded into
         its parent, the parent drawn once."""
         days = [since.date() + timedelta(days=i) for i in range((until.date() - since.date()).days + 1)]
-        run_ids = store.run_ids_on(days)
+        run_ids = self._list(store, days, until)
         with self._lock:
             wanted = [rid for rid in run_ids if rid not in self._records or not settled(self._records[rid])]
         summarised: dict[str, RunRecord] = {}
@@ -71,6 +73,18 @@ class RunCache:
         ]
         return sorted(shown, key=run_time)
 
+    def _list(self, store: StateStore, days: list[date], now: datetime) -> list[str]:
+        """The run ids of these UTC days, listed concurrently; a day long over is listed once per worker (no run
+        is recorded on it any more: a run's id is its start, and a run ends within the function timeout)."""
+        with self._lock:
+            known = {day: ids for day, ids in self._listed.items() if day in days}
+        unknown = [day for day in days if day not in known]
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-list") as pool:
+            listed = dict(zip(unknown, pool.map(lambda day: store.run_ids_on([day]), unknown), strict=True))
+        with self._lock:
+            self._listed = known | {day: ids for day, ids in listed.items() if now - _day_end(day) >= DAY_SETTLED_AFTER}
+        return sorted(rid for ids in (known | listed).values() for rid in ids)
+
     def _from_summaries(
         self, store: StateStore, wanted: list[str]
     ) -> tuple[dict[str, RunRecord], dict[date, tuple[DaySummary | None, str | None]]]:
@@ -92,6 +106,10 @@ class RunCache:
             else:  # missing, or held unsettled: read from its record, and folded in if that settles it
                 behind[day] = read[day]
         return found, behind
+
+
+def _day_end(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
 
 
 def _repair(
@@ -152,7 +170,8 @@ def collect(
     now = now or utcnow()
     env = read_environment(environ)
     key = params.get("code") or None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-health") as pool:
+    # Every read is I/O: all of them at once, so a render waits for the slowest, not for the sum.
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="dashboard-read") as pool:
         health_future = pool.submit(
             health_document,
             host_schedule=host_schedule,
@@ -164,12 +183,15 @@ def collect(
         try:
             here = services(environ)
             settings, store = here.settings, here.route_store
-            status = status_document(settings, store, timer_enabled=timer_enabled(env), now=now)
-            view = DashboardView(now, settings.timezone, settings.timezone_name, None, status, [], key)
-            view.runs = (cache or _cache).window(store, view.start, now)
+            status = pool.submit(status_document, settings, store, timer_enabled=timer_enabled(env), now=now)
+            runs = pool.submit((cache or _cache).window, store, window_start(now, settings.timezone), now)
             today = now.astimezone(settings.timezone).date()
-            for day in (today, today - timedelta(days=1)):
-                log_file, lines = store.read_log_tail(day, LOG_LINES_SHOWN)
+            days = (today, today - timedelta(days=1))
+            tails = [pool.submit(store.read_log_tail, day, LOG_LINES_SHOWN) for day in days]
+            view = DashboardView(now, settings.timezone, settings.timezone_name, None, status.result(), [], key)
+            view.runs = runs.result()
+            for day, tail in zip(days, tails, strict=True):
+                log_file, lines = tail.result()
                 view.logs.append(DayLog(day, lines, log_file))
         except (SettingsError, StorageError) as exc:
             log.error("/dashboard could not read the state: %s", exc)
