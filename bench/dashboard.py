@@ -95,23 +95,22 @@ def measure(connection_string: str) -> dict[str, Any]:
     return figures
 
 
-def report(figures: dict[str, Any]) -> None:
+def report(figures: dict[str, Any]) -> str:
+    """The figures as a table, before and after side by side."""
     before, after = figures["before"], figures["after"]
-    print(
-        f"GET /dashboard with {figures['runs']:,} runs in the window (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)"
-    )
-    print(f"{'':44} {'before':>10} {'after':>10}  target")
-    print(
-        f"{'first render, new worker (median of 3), ms':44} {before['cold_ms']:10.0f} {after['cold_ms']:10.0f}  <= 300"
-    )
-    print(
-        f"{'  blobs read one by one (records/summaries)':44} {before['blob_reads_cold']:10,} {after['blob_reads_cold']:10,}"
-    )
-    print(f"{'later renders (median of 7), ms':44} {before['warm_ms']:10.0f} {after['warm_ms']:10.0f}  <= 60")
-    print(f"{'building the HTML alone (median of 7), ms':44} {'':10} {figures['html_ms']:10.1f}")
-    print(
-        f"{'page size, bytes':44} {'':10} {figures['page_bytes']:10,}  <= 120,000 "
-        f"({figures['page_gzip_bytes']:,} gzipped)"
+    return "\n".join(
+        [
+            f"GET /dashboard with {figures['runs']:,} runs in the window (Python {sys.version.split()[0]}, "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})",
+            f"{'':46} {'before':>8} {'after':>8}  target",
+            f"{'first render, new worker (median of 3), ms':46} {before['cold_ms']:8.0f} {after['cold_ms']:8.0f}  <= 300",
+            f"{'  blobs read one by one (records / summaries)':46} {before['blob_reads_cold']:8,} "
+            f"{after['blob_reads_cold']:8,}",
+            f"{'later renders (median of 7), ms':46} {before['warm_ms']:8.0f} {after['warm_ms']:8.0f}  <= 60",
+            f"{'building the HTML alone (median of 7), ms':46} {'':8} {figures['html_ms']:8.1f}",
+            f"{'page, bytes (gzipped, as sent to a browser)':46} {'':8} {figures['page_bytes']:8,}  <= 120,000 "
+            f"({figures['page_gzip_bytes']:,})",
+        ]
     )
 
 
@@ -120,7 +119,7 @@ def main() -> int:
     from sandbox.azurite import Azurite
 
     with tempfile.TemporaryDirectory(prefix="leadpier-bench-") as workdir, Azurite(Path(workdir)) as azurite:
-        report(measure(azurite.connection_string))
+        print(report(measure(azurite.connection_string)))
     return 0
 
 
