@@ -152,3 +152,18 @@ def test_unmatched_codes_are_ranked_by_their_records_in_the_run(
     codes = re.findall(r"(\S+) (\d+)", section.split("runs in 7 days", 1)[1])
     assert codes[0] == ("the-frequent-one", "50")
     assert all(count == "1" for _, count in codes[1:]) and len(codes) == dashboard.figures.CODES_PER_REASON
+
+
+def test_a_worker_that_moves_to_another_container_keeps_nothing_from_the_first(
+    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = dashboard.RunCache()
+    for container, seed in (("first-state", 1), ("second-state", 2)):
+        monkeypatch.setenv("SYNC_STATE_CONTAINER", container)
+        state = store()
+        state.ensure_container()
+        past = list(synthetic_runs(utcnow() - timedelta(days=2), days=1, per_day=4, seed=seed))
+        for record in past:
+            state.save_run(record)
+        # The same worker's page (a past day's listing is kept) holds this container's runs, and only them.
+        assert {r.run_id for r in dashboard.collect({}, cache=cache).runs} == {r.run_id for r in past}

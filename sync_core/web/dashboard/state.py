@@ -39,6 +39,7 @@ class RunCache:
         self._records: dict[str, RunRecord] = {}
         self._summaries = summaries
         self._listed: dict[date, list[str]] = {}  # past days' run ids, kept once no run can be recorded on them
+        self._target: object = None  # the container these were read from
         self.reads = 0  # run records read one by one
         self.summary_reads = 0
 
@@ -46,6 +47,9 @@ class RunCache:
         """The runs from `since` to `until`, oldest first, as GET /runs lists them: a backfill's days folded into
         its parent, the parent drawn once."""
         days = [since.date() + timedelta(days=i) for i in range((until.date() - since.date()).days + 1)]
+        with self._lock:
+            if self._target != store.target:  # another container (a setting changed): nothing kept applies
+                self._target, self._listed, self._records = store.target, {}, {}
         run_ids = self._list(store, days, until)
         with self._lock:
             wanted = [rid for rid in run_ids if rid not in self._records or not settled(self._records[rid])]
