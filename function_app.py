@@ -217,6 +217,7 @@ def dashboard(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
     return _http_answer(
         dashboard_page(
             req.params,
+            accept_encoding=req.headers.get("Accept-Encoding", ""),
             host_schedule=SYNC_SCHEDULE,
             host_run_on_startup=SYNC_RUN_ON_STARTUP,
             host_problems=HOST_PROBLEMS,

@@ -231,6 +231,18 @@ def plot(results: list[RunFigures], out: Path) -> None:
     plt.close(fig)
 
 
+def write_figures(doc: Path, name: str, table: str) -> None:
+    """Replace the figures between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in the document."""
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    text = doc.read_text(encoding="utf-8")
+    head, found, rest = text.partition(start)
+    if not found or end not in rest:
+        print(f"{doc.name} has no {start} ... {end} block; figures not written")
+        return
+    doc.write_text(f"{head}{start}\n```\n{table}\n```\n{end}{rest.partition(end)[2]}", encoding="utf-8")
+    print(f"Figures written to {doc.relative_to(REPO)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -254,10 +266,12 @@ def main() -> int:
         "--plot", type=Path, default=None, help="where the plot goes (default bench/out/perf_runtime.png)"
     )
     parser.add_argument(
-        "--update-docs", action="store_true", help="write the plot to the committed docs/perf_runtime.png instead"
+        "--update-docs",
+        action="store_true",
+        help="write the plot to the committed docs/perf_runtime.png instead, and the figures into docs/PERFORMANCE.md",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: runs,imports,endpoints")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: runs,imports,endpoints,dashboard")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if args.plot is None:
@@ -364,6 +378,16 @@ def main() -> int:
                     f"today's log: {endpoints['log_bytes']} bytes; ranges /logs asked for: {endpoints['logs_ranges']} "
                     "(None: a listing, no content)"
                 )
+        if "dashboard" not in skip:
+            from bench import dashboard as dashboard_bench
+
+            print("\n== GET /dashboard, a full week of runs: before (run records) and after (day summaries) ==")
+            figures = dashboard_bench.measure(azurite.connection_string)
+            report["dashboard"] = figures
+            table = dashboard_bench.report(figures)
+            print(table)
+            if args.update_docs:
+                write_figures(REPO / "docs" / "PERFORMANCE.md", "dashboard", table)
     print(f"\nBenchmark took {time.perf_counter() - t0:.0f} s.")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

@@ -62,10 +62,20 @@ class App:
         return self.functions[name].get_user_function()
 
     def get(
-        self, name: str, path: str, params: dict[str, str] | None = None, route_params: dict[str, str] | None = None
+        self,
+        name: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        route_params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> func.HttpResponse:
         request = func.HttpRequest(
-            "GET", f"http://localhost:7071{path}", params=params or {}, route_params=route_params or {}, body=b""
+            "GET",
+            f"http://localhost:7071{path}",
+            params=params or {},
+            route_params=route_params or {},
+            headers=headers or {},
+            body=b"",
         )
         return self.user(name)(req=request, context=Context(name))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -91,6 +92,20 @@ def test_with_no_runs_the_page_says_so_under_a_strict_policy(app: App) -> None:
     assert not re.search(r"<script|https?://(?!www\.w3\.org)", html)  # nothing loaded from anywhere
     day = today().isoformat()
     assert f"/logs/download?date={day}&amp;{KEY_QUERY}" in html
+
+
+@pytest.mark.parametrize(
+    ("accept", "gzipped"),
+    [("gzip, deflate, br", True), ("br;q=1.0, gzip;q=0.8", True), ("gzip;q=0", False), ("", False)],
+)
+def test_the_page_is_gzipped_for_a_browser_that_accepts_it(app: App, accept: str, gzipped: bool) -> None:
+    response = app.get("dashboard", "/dashboard", params={"code": KEY}, headers={"Accept-Encoding": accept})
+    raw = response.get_body()
+    assert (response.headers.get("Content-Encoding") == "gzip") is gzipped
+    html = (gzip.decompress(raw) if gzipped else raw).decode()
+    assert html.startswith("<!doctype html>") and "No runs in the last 7 days yet" in html
+    if gzipped:
+        assert response.headers["Vary"] == "Accept-Encoding" and len(raw) < len(html) / 2
 
 
 def test_one_timer_run_is_one_column_that_opens_it_and_its_report_days(app: App, le: FakeLE) -> None:

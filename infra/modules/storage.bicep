@@ -107,6 +107,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               prefixMatch: [
                 '${stateContainerName}/runs/'
                 '${stateContainerName}/logs/'
+                '${stateContainerName}/summaries/'
               ]
             }
             actions: {

@@ -17,6 +17,7 @@ from sync_core.state.records import (
     RunRecord,
     RunStatus,
     new_run_id,
+    top_codes,
     utcnow,
 )
 
@@ -94,6 +95,7 @@ def _add_figures(result: RunRecord, found: list[RunRecord]) -> None:
     for name in _SUMMED:
         setattr(result, name, sum(getattr(c, name) for c in found))
     result.unmatched_counts, result.unmatched_codes = _merged_unmatched(found)
+    result.unmatched_top = _merged_top(found)
     result.le_errors = [e for c in found for e in c.le_errors][:LE_ERRORS_KEPT]
     result.invalid_samples = [s for c in found for s in c.invalid_samples][:SAMPLE_LIMIT]
     result.days = [d for c in found for d in c.days]
@@ -134,6 +136,17 @@ def _merged_unmatched(found: list[RunRecord]) -> tuple[dict[str, int], dict[str,
             kept = samples.setdefault(reason, [])
             kept.extend(c for c in codes if c not in kept and len(kept) < SAMPLE_LIMIT)
     return counts, samples
+
+
+def _merged_top(found: list[RunRecord]) -> dict[str, dict[str, int]]:
+    """The days' per-code counts added up, the top ones kept per reason."""
+    counts: dict[str, dict[str, int]] = {}
+    for child in found:
+        for reason, codes in child.unmatched_top.items():
+            merged = counts.setdefault(reason, {})
+            for code, count in codes.items():
+                merged[code] = merged.get(code, 0) + count
+    return {reason: top_codes(codes) for reason, codes in counts.items()}
 
 
 def _first_trouble(found: list[RunRecord], days: int) -> str | None:

@@ -4,6 +4,7 @@ exactly and logged within bounds."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,6 +36,7 @@ class Tally:
 
     unmatched_counts: dict[str, int] = field(default_factory=dict)
     unmatched_codes: dict[str, list[str]] = field(default_factory=dict)
+    code_counts: dict[str, Counter[str]] = field(default_factory=dict)  # every code met; the top ones are kept
     invalid_samples: list[str] = field(default_factory=list)
     le_errors: list[str] = field(default_factory=list)
 
@@ -55,6 +57,7 @@ def check_page(part: TransformResult, day: DayFindings, tally: Tally, domain_cod
         if isinstance(parsed, UnmatchedCode):
             code = one_line(parsed.raw, CODE_CHARS)
             tally.unmatched_counts[parsed.reason] = tally.unmatched_counts.get(parsed.reason, 0) + 1
+            tally.code_counts.setdefault(parsed.reason, Counter())[code] += 1
             samples = tally.unmatched_codes.setdefault(parsed.reason, [])
             if len(samples) < SAMPLE_LIMIT and code not in samples:
                 samples.append(code)

@@ -33,6 +33,7 @@ from sync_core.state.records import (
     TimerStatus,
     Trigger,
     new_run_id,
+    top_codes,
 )
 from sync_core.telemetry.runlog import RunLog
 from sync_core.untrusted import one_line
@@ -349,6 +350,7 @@ class SyncRun:
         record.unmatched_records = sum(d.unmatched_records or 0 for d in record.days)
         record.unmatched_counts = tally.unmatched_counts
         record.unmatched_codes = tally.unmatched_codes
+        record.unmatched_top = {reason: top_codes(counts) for reason, counts in tally.code_counts.items()}
         record.invalid_samples = tally.invalid_samples
         record.le_errors = tally.le_errors[:LE_ERRORS_KEPT]
 

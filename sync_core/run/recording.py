@@ -15,6 +15,7 @@ from sync_core import telemetry
 from sync_core.errors import SyncError
 from sync_core.rules.days import advance, parse_stored_day, parse_stored_days
 from sync_core.settings import DEFAULT_TIMEZONE, Settings, load_storage_target
+from sync_core.state import summaries
 from sync_core.state.records import Bookkeeping, JobStats, Recording, RunRecord, TimerStatus
 from sync_core.state.store import StateStore
 from sync_core.telemetry.runlog import RunLog
@@ -110,6 +111,7 @@ def persist(
     except SyncError as exc:
         missing.append("job_stats")
         log.warning("Run %s: job_stats.json could not be updated (%s)", record.run_id, exc)
+    _summarise(store, record)
     if missing:
         record.recording = Recording(status="incomplete", missing=missing)
         log.warning(
@@ -250,3 +252,18 @@ def record_without_settings(record: RunRecord, env: Mapping[str, str], runlog: R
         store.update_job_stats(change)
     except SyncError as exc:
         log.error("The failed run's counters or log lines could not be written: %s", exc)
+
+
+def _summarise(store: StateStore, record: RunRecord) -> None:
+    """The run's digest in its day's summary. One that cannot be written is rebuilt from the record by the dashboard
+    when it meets the run missing from the summary, so it never fails the run nor counts as missing bookkeeping."""
+    try:
+        telemetry.in_span(
+            telemetry.STATE_WRITE_SPAN, {telemetry.BLOB: "day_summary"}, summaries.record_run, store, record
+        )
+    except SyncError as exc:
+        log.warning(
+            "Run %s: the day's summary could not be written (%s); the dashboard rebuilds it from the run record",
+            record.run_id,
+            exc,
+        )

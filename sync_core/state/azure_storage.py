@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,17 +23,24 @@ def _said(text: object) -> str:
     return line[:MAX_DETAIL_CHARS] + ("..." if len(line) > MAX_DETAIL_CHARS else "")
 
 
+def _credential_unavailable() -> tuple[type[BaseException], ...]:
+    """The identity library's "no token" error, only once something imported that library: a store under a
+    connection string never does, and a run should not pay for importing it (an except clause's classes are
+    looked up only when an exception reaches it)."""
+    identity = sys.modules.get("azure.identity")
+    return (identity.CredentialUnavailableError,) if identity is not None else ()
+
+
 @contextmanager
 def storage_errors(what: str) -> Iterator[None]:
     """Turn the SDK's errors into StorageError with a sentence (its messages can carry request URLs)."""
     from azure.core.exceptions import AzureError, HttpResponseError
-    from azure.identity import CredentialUnavailableError
 
     try:
         yield
     except (StorageError, ConcurrentUpdate):
         raise
-    except CredentialUnavailableError:
+    except _credential_unavailable():
         raise StorageError(
             f"no token for storage while {what}: the managed identity endpoint gave none "
             "(is AzureWebJobsStorage__clientId an identity assigned to the app?)"

@@ -17,6 +17,7 @@ Bookkeeping = Literal["run_record", "job_stats", "day_log"]
 Trigger = Literal["timer", "manual", "cli"]
 FINAL_STATUSES: frozenset[str] = frozenset({"success", "warning", "failed", "skipped"})
 SAMPLE_LIMIT = 20  # sample codes kept per reason; the counts stay exact
+TOP_CODES_KEPT = 20  # codes kept per reason with their counts, the most frequent first
 LE_ERRORS_KEPT = 50  # LE's error lines kept on a run record
 COUNTED_RUNS_KEPT = 200  # far more runs than can retry or be redelivered at once
 
@@ -27,6 +28,20 @@ KeptMessage = Annotated[str, AfterValidator(lambda text: one_line(text, MESSAGE_
 Samples = Annotated[list[KeptCode], AfterValidator(lambda items: items[:SAMPLE_LIMIT])]
 LeErrors = Annotated[list[KeptMessage], AfterValidator(lambda items: items[:LE_ERRORS_KEPT])]
 InvalidSamples = Annotated[list[KeptMessage], AfterValidator(lambda items: items[:SAMPLE_LIMIT])]
+
+
+def top_codes(counts: dict[str, int]) -> dict[str, int]:
+    """The TOP_CODES_KEPT most frequent codes, most frequent first (ties by code), each cut like any kept code
+    (two codes that cut to the same text add up)."""
+    kept: dict[str, int] = {}
+    for code, count in counts.items():
+        cut = one_line(code, CODE_CHARS)
+        kept[cut] = kept.get(cut, 0) + count
+    ranked = sorted(kept.items(), key=lambda item: (-item[1], item[0]))[:TOP_CODES_KEPT]
+    return dict(ranked)
+
+
+TopCodes = Annotated[dict[str, int], AfterValidator(top_codes)]
 
 # A UTC timestamp and a short random suffix, so ids sort by start time; a backfill day adds ".NN".
 RUN_ID_PATTERN = re.compile(r"(?P<day>\d{8})T\d{6}\d{3}Z-[0-9a-f]{6}(?:\.\d{2})?", re.ASCII)
@@ -105,6 +120,8 @@ class RunRecord(BaseModel):
     unmatched_records: int = 0
     unmatched_counts: dict[str, int] = Field(default_factory=dict)
     unmatched_codes: dict[str, Samples] = Field(default_factory=dict)
+    # Per reason, the codes met most often in this run with their counts (a bounded tally, not examples).
+    unmatched_top: dict[str, TopCodes] = Field(default_factory=dict)
     invalid_samples: InvalidSamples = Field(default_factory=list)
     le_errors: LeErrors = Field(default_factory=list)
     days: list[DayResult] = Field(default_factory=list)

@@ -146,12 +146,18 @@ class StateStore(DayLogBlobs):
             log.warning("%s is corrupt or unreadable; treating it as empty and rewriting it whole", name)
             return None, etag
 
-    def _write_json(self, name: str, document: BaseModel, etag: str | None, *, create_only: bool = False) -> str:
-        """Write conditionally: on the ETag read, or only if absent; ConcurrentUpdate when another writer won."""
+    def _write_json(
+        self, name: str, document: BaseModel, etag: str | None, *, create_only: bool = False, compact: bool = False
+    ) -> str:
+        """Write conditionally: on the ETag read, or only if absent; ConcurrentUpdate when another writer won.
+        `compact`: no indentation and no default values (a document read in bulk, not by people)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
-        data = document.model_dump_json(indent=1).encode()
+        if compact:
+            data = document.model_dump_json(exclude_defaults=True).encode()
+        else:
+            data = document.model_dump_json(indent=1).encode()
         conditions: dict[str, Any] = {}
         if etag is not None:
             conditions = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
@@ -307,6 +313,16 @@ class StateStore(DayLogBlobs):
             except ResourceNotFoundError:
                 return []
         return sorted(run_ids)
+
+    # -- documents derived from the run records (the per-day summaries) --------------------------------------
+
+    def read_document(self, name: str, model: type[M]) -> tuple[M | None, str | None]:
+        """A derived document and its ETag; (None, None) when absent, (None, ETag) when unreadable."""
+        return self._read_json(name, model)
+
+    def write_document(self, name: str, document: BaseModel, etag: str | None) -> str:
+        """Written compact, on the ETag read (or only if absent): ConcurrentUpdate when another writer won."""
+        return self._write_json(name, document, etag, create_only=etag is None, compact=True)
 
     # -- the lock ----------------------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ LE_MATCHED = "sync.le_matched"
 LE_UNMATCHED = "sync.le_unmatched"
 LE_ERRORS = "sync.le_errors"  # JSON array of LE's `errors` (the codes it did not match), cut to whole entries
 RECORDING = "sync.recording"  # complete / incomplete (the next run writes the rest) / unrecorded
-BLOB = "sync.blob"  # which state blob a write span wrote: run_record / job_stats / log
+BLOB = "sync.blob"  # which state blob a write span wrote: run_record / job_stats / log / day_summary
 
 # -- metrics (customMetrics), each with the dimensions STATUS and TRIGGER --------------------------------------
 RUNS_METRIC = "leadpier_sync.runs"  # counter: runs by status

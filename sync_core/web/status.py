@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from sync_core.errors import SyncError
 from sync_core.rules.days import catch_up, parse_stored_day, parse_stored_days
@@ -34,6 +34,12 @@ class SchedulerView(BaseModel):
     schedule: str
     timezone: str
     next_run: str | None
+    # The same moment as a datetime for the app's own pages (never in the JSON: /status shows `next_run`).
+    _next_run_at: datetime | None = PrivateAttr(default=None)
+
+    @property
+    def next_run_at(self) -> datetime | None:
+        return self._next_run_at
 
 
 class JobStatisticsView(BaseModel):
@@ -168,13 +174,13 @@ def status_document(
     stats, _ = store.load_job_stats()
     running = store.lock_is_held()
     last = stats.last_execution
+    upcoming = next_run(settings, stats, now) if timer_enabled else None
+    scheduler = SchedulerView(
+        running=timer_enabled, schedule=settings.schedule, timezone=settings.timezone_name, next_run=shown(upcoming, tz)
+    )
+    scheduler._next_run_at = upcoming
     return StatusDocument(
-        scheduler=SchedulerView(
-            running=timer_enabled,
-            schedule=settings.schedule,
-            timezone=settings.timezone_name,
-            next_run=shown(next_run(settings, stats, now) if timer_enabled else None, tz),
-        ),
+        scheduler=scheduler,
         job_statistics=JobStatisticsView(
             total_runs=stats.total_runs,
             successful_runs=stats.successful_runs,

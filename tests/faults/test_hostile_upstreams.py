@@ -105,7 +105,7 @@ def test_megabyte_sources_are_cut_in_what_is_kept_and_sent_whole(
     for name, size in stored.items():
         if name != "locks/sync.lock":
             assert size < STORED_CEILING, f"{name} is {size} bytes"
-    assert len(stored) == 5  # the session, a run record, job_stats.json, the day's log, the lock
+    assert len(stored) == 6  # the session, a run record, job_stats.json, the day's log, the day's summary, the lock
 
 
 def test_a_record_kept_before_the_bounds_is_bounded_when_read(env, blob_container: ContainerClient) -> None:

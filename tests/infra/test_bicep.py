@@ -128,7 +128,11 @@ def test_the_lifecycle_rule_deletes_runs_and_logs_of_the_state_container_after_t
     ]
     assert rule["enabled"] is True
     filters = rule["definition"]["filters"]
-    assert filters["prefixMatch"] == ["${stateContainerName}/runs/", "${stateContainerName}/logs/"]
+    assert filters["prefixMatch"] == [
+        "${stateContainerName}/runs/",
+        "${stateContainerName}/logs/",
+        "${stateContainerName}/summaries/",
+    ]
     assert set(filters["blobTypes"]) == {"blockBlob", "appendBlob"}
     assert rule["definition"]["actions"]["baseBlob"]["delete"] == {"daysAfterModificationGreaterThan": "retentionDays"}
     assert main_bicep["parameters"]["retentionDays"]["default"] == 90

@@ -104,7 +104,7 @@ def test_the_steps_of_a_run_are_its_dependencies(upstreams: dict[str, str], inge
         "unknown domain code 'xyz' in 'mta_0213-xyz-e1'",
     ]
     writes = named(deps, names.STATE_WRITE_SPAN)
-    assert sorted(dimensions(w)[names.BLOB] for w in writes) == ["job_stats", "log", "run_record"]
+    assert sorted(dimensions(w)[names.BLOB] for w in writes) == ["day_summary", "job_stats", "log", "run_record"]
     assert {w["tags"]["ai.operation.parentId"] for w in writes} == {base_data(request)["id"]}
 
 

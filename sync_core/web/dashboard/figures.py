@@ -113,14 +113,15 @@ class ReasonFigures:
 
     reason: str
     records: int  # records with this reason in that run (the run's own count, not its examples)
-    codes: list[str]  # that run's kept examples, in the order met
+    codes: list[tuple[str, int | None]]  # that run's codes: by their records, or (counted=False) examples as met
     run: RunRecord
     runs_in_window: int  # runs of the window that met this reason
+    counted: bool = True  # the run kept per-code counts (runs recorded before it did kept examples only)
 
 
 def unmatched_by_reason(runs: list[RunRecord]) -> list[ReasonFigures]:
-    """Per reason, the latest finished run's count and examples, and how many runs of the window met it; the reason
-    with the most records first."""
+    """Per reason, the latest finished run's count and its codes ranked by their records, and how many runs of the
+    window met it; the reason with the most records first."""
     met: Counter[str] = Counter()
     newest: dict[str, RunRecord] = {}
     for run in runs:  # oldest first: the newest run that met a reason wins
@@ -130,11 +131,19 @@ def unmatched_by_reason(runs: list[RunRecord]) -> list[ReasonFigures]:
             if count:
                 met[reason] += 1
                 newest[reason] = run
-    figures = [
-        ReasonFigures(reason, run.unmatched_counts[reason], run.unmatched_codes.get(reason, []), run, met[reason])
-        for reason, run in newest.items()
-    ]
+    figures = [_reason(reason, run, met[reason]) for reason, run in newest.items()]
     return sorted(figures, key=lambda f: (-f.records, f.reason))
+
+
+def _reason(reason: str, run: RunRecord, runs_in_window: int) -> ReasonFigures:
+    top = run.unmatched_top.get(reason)
+    if top:
+        ranked: list[tuple[str, int | None]] = [
+            (code, count) for code, count in sorted(top.items(), key=lambda item: (-item[1], item[0]))
+        ]
+        return ReasonFigures(reason, run.unmatched_counts[reason], ranked, run, runs_in_window)
+    examples: list[tuple[str, int | None]] = [(code, None) for code in run.unmatched_codes.get(reason, [])]
+    return ReasonFigures(reason, run.unmatched_counts[reason], examples, run, runs_in_window, counted=False)
 
 
 @cache

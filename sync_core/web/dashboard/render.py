@@ -169,7 +169,7 @@ def _headline(view: DashboardView) -> str:
         _run_tile(view, manual, "Last manual run", "last-manual-run", "none in the last 7 days (POST /trigger)"),
     ]
     scheduler = status.scheduler
-    next_run = _parse_shown(scheduler.next_run, view.tz)
+    next_run = scheduler.next_run_at
     when = f'<p class="muted">{_e(_ago(view.now - next_run))}</p>' if next_run else ""
     words = schedule_in_words(scheduler.schedule)
     tiles.append(f"""<div class="tile" id="next-run"><h3>Next timer run</h3>
@@ -183,16 +183,6 @@ def _headline(view: DashboardView) -> str:
             f'<div class="tile wide error-text"><h3>Last timer run\'s error</h3><p>{_e(timer.error)}</p></div>'
         )
     return f'<section class="tiles">{"".join(tiles)}</section>'
-
-
-def _parse_shown(text: str | None, tz: tzinfo) -> datetime | None:
-    """/status shows `2026-02-13 23:33:35 IST`; the zone's name is dropped and the local time read back."""
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz)
-    except ValueError:
-        return None
 
 
 def _column(view: DashboardView, column: HourColumn, x: float, scale: float, width: float) -> str:
@@ -288,8 +278,11 @@ def _codes(view: DashboardView) -> str:
     for figures in unmatched_by_reason(view.runs):
         shown = figures.codes[:CODES_PER_REASON]
         more = len(figures.codes) - len(shown)
-        codes = "".join(f"<li><code>{_e(code)}</code></li>" for code in shown)
-        kept = f"{len(figures.codes):,} kept as examples" + (f", {more:,} more in the run" if more else "")
+        codes = "".join(f"<li><code>{_e(code)}</code>{_count(count)}</li>" for code, count in shown)
+        if figures.counted:
+            kept = "its most frequent codes, with their records" + (f"; {more:,} more kept" if more else "")
+        else:
+            kept = f"{len(figures.codes):,} kept as examples" + (f", {more:,} more in the run" if more else "")
         blocks.append(f"""<div class="reason-block" data-reason="{_e(figures.reason)}">
   <h3><span class="total">{figures.records:,}</span> {_e(REASONS.get(figures.reason, figures.reason))}</h3>
   <p class="muted">records in the <a href="{_run_link(view, figures.run)}">latest run that met it</a>
@@ -299,6 +292,10 @@ def _codes(view: DashboardView) -> str:
     return f"""<section class="card" id="unmatched"><h2>Unmatched codes, by reason</h2>
   <p class="muted">LE is still sent these records; fix the source's code or add its domain code to SYNC_DOMAIN_CODES.</p>
   {body}</section>"""
+
+
+def _count(records: int | None) -> str:
+    return "" if records is None else f' <span class="count">{records:,}</span>'
 
 
 def _problems(view: DashboardView) -> str:
