@@ -186,7 +186,8 @@ def summary(
             "",
             f"  Unmatched campaign codes: {reasons}; for example {', '.join(samples)}.",
             "  They are deliberate test data: the generated sources include invalid formats and unknown",
-            "  domain codes, so the unmatched path runs. Each one is a warning line in the run log.",
+            "  domain codes, so the unmatched path runs. The run log has one warning line a day for them",
+            "  (the count by reason and a few examples); the run record keeps every reason's top codes.",
         ]
     held = ", ".join(f"{d} ({len(r):,} records)" for d, r in sorted(le_days.items())) or "nothing"
     lines += [
