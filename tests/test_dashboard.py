@@ -116,7 +116,7 @@ def test_one_timer_run_is_one_column_that_opens_it_and_its_report_days(app: App,
     assert run["status"] in ("success", "warning")
     hour = hour_of(RunRecord.model_validate(run))
     assert segments(html) == [(hour, run["status"], 1)] and columns(html) == {hour: 1}
-    hour_links = [h for h in run_links(html) if f"since={hour.replace(':', '%3A')}" in h]
+    hour_links = [h for h in run_links(html) if f"since={hour.replace('-', '').replace(':', '')[:13]}Z" in h]
     assert len(hour_links) == 2  # the column, and its one coloured part
     assert all(listed(app, link) == [run["run_id"]] for link in hour_links)
     days = re.findall(r"<tr><td>(\d{4}-\d{2}-\d{2})</td><td class=\"num\">([\d,]+)</td>", html)
@@ -168,6 +168,7 @@ def test_a_full_week_of_runs_is_one_column_an_hour_each_opening_its_runs(sync_en
     )
     assert {(h, s): n for h, s, n in segments(html)} == Counter((hour_of(r), r.status) for r in shown)
     assert len(columns(html)) >= 7 * 24 - 1
+    assert len(html.encode()) <= 120_000  # the page's budget at a full week, uncompressed
     assert cache.reads == len(history)
     again = dashboard.collect({"code": KEY}, cache=cache, now=now + timedelta(seconds=2))
     assert cache.reads == len(history)  # nothing new: listings only

@@ -23,6 +23,7 @@ from sync_core.untrusted import one_line
 from sync_core.web.responses import bad_request
 
 MAX_RUNS_LIMIT = 100
+DEFAULT_RUNS_LIMIT = 20
 
 
 # -- requests ------------------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ class RunsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", json_schema_extra=_plain_fields)
 
     limit: int = Field(
-        20,
+        DEFAULT_RUNS_LIMIT,
         ge=1,
         le=MAX_RUNS_LIMIT,
         description=f"how many runs, newest first, a whole number from 1 to {MAX_RUNS_LIMIT}",

@@ -14,7 +14,7 @@ from sync_core import __version__
 from sync_core.errors import SettingsError, SyncError
 from sync_core.rules.schedule import DEFAULT_SCHEDULE, interval
 from sync_core.run.recording import last_unrecorded
-from sync_core.run.repairs import Repair, pending_repairs
+from sync_core.run.repairs import Repair
 from sync_core.services import PROBE_TIMEOUT_S, services
 from sync_core.settings import DEFAULT_TIMEZONE, Settings, load_storage_target, read_environment
 from sync_core.state.queues import POISON_QUEUE, poison_queue_client
@@ -35,7 +35,7 @@ from sync_core.web.health_models import (
 )
 from sync_core.web.responses import ApiResponse
 from sync_core.web.runtime_info import asked_python, runtime_check
-from sync_core.web.status import timer_enabled
+from sync_core.web.status import StatsRead, read_stats, timer_enabled
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
@@ -75,8 +75,10 @@ def health_document(
     host_problems: list[str] | None = None,
     environ: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    read: Future[StatsRead] | None = None,
 ) -> HealthDocument:
-    """The checks behind /health (the dashboard shows the same verdict)."""
+    """The checks behind /health (the dashboard shows the same verdict); `read`: job_stats.json and the pending
+    repairs being read for this moment by the caller (the storage check is then that read)."""
     now = now or utcnow()
     env = read_environment(environ)
     settings: Settings | None = None
@@ -93,7 +95,7 @@ def health_document(
         except SettingsError:
             probe = None
 
-    storage_check, stats, repairs = _bounded_checks(probe, poison_queue, env, now)
+    storage_check, stats, repairs = _bounded_checks(probe, poison_queue, env, now, read)
     scheduler_running = timer_enabled(env)
     schedule = settings.schedule if settings else host_schedule
     last_success = _staleness(stats, schedule, now, settings, scheduler_running, env)
@@ -151,15 +153,17 @@ def _zone(settings: Settings | None, env: Mapping[str, str]) -> Any:
 
 
 def _bounded_checks(
-    probe: StateStore | None, poison_queue: QueueClient | None, env: Mapping[str, str], now: datetime
+    probe: StateStore | None,
+    poison_queue: QueueClient | None,
+    env: Mapping[str, str],
+    now: datetime,
+    read: Future[StatsRead] | None = None,
 ) -> tuple[tuple[StorageCheck, PoisonQueueCheck], JobStats | None, list[Repair] | None]:
     """Storage and the poison queue side by side, each without retries, both within CHECKS_DEADLINE_S."""
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
     repairs: list[Repair] | None = None
     try:
-        stats_future: Future[tuple[JobStats, list[Repair] | None]] | None = (
-            pool.submit(_read_stats, probe, now) if probe else None
-        )
+        stats_future: Future[StatsRead] | None = read or (pool.submit(read_stats, probe, now) if probe else None)
         poison_future: Future[int] = pool.submit(poison_messages, poison_queue, env)
         end = time.monotonic() + CHECKS_DEADLINE_S
         stats: JobStats | None = None
@@ -168,7 +172,8 @@ def _bounded_checks(
             storage = StorageCheck(status="error", detail="storage is not configured (see the settings check)")
         else:
             try:
-                stats, repairs = stats_future.result(timeout=max(0.1, end - time.monotonic()))
+                stats, found = stats_future.result(timeout=max(0.1, end - time.monotonic()))
+                repairs = None if isinstance(found, SyncError) else found
                 storage = StorageCheck(status="ok", detail="the state container answered", target=target.describe())
             except TimeoutError:
                 storage = StorageCheck(
@@ -202,15 +207,6 @@ def _bounded_checks(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a hung request must not hold the answer back
     return (storage, poison), stats, repairs
-
-
-def _read_stats(probe: StateStore, now: datetime) -> tuple[JobStats, list[Repair] | None]:
-    """job_stats.json, and the runs whose bookkeeping is pending (None when they could not be listed)."""
-    stats, _ = probe.load_job_stats()
-    try:
-        return stats, pending_repairs(probe, stats, now)
-    except SyncError:
-        return stats, None
 
 
 def _recording(stats: JobStats | None, repairs: list[Repair] | None, schedule: str, now: datetime) -> RecordingCheck:

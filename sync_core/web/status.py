@@ -12,7 +12,7 @@ from sync_core.errors import SyncError
 from sync_core.rules.days import catch_up, parse_stored_day, parse_stored_days
 from sync_core.rules.flags import is_true
 from sync_core.rules.schedule import next_occurrence
-from sync_core.run.repairs import pending_repairs
+from sync_core.run.repairs import Repair, pending_repairs
 from sync_core.services import services
 from sync_core.settings import Settings, read_environment
 from sync_core.state.records import Bookkeeping, JobStats, utcnow
@@ -131,12 +131,23 @@ def next_run(settings: Settings, stats: JobStats, now: datetime) -> datetime | N
     return next_occurrence(settings.schedule, now)
 
 
-def recording_view(store: StateStore, stats: JobStats, now: datetime) -> RecordingView:
-    """The runs whose bookkeeping the next run writes (run records listed by name since the last complete look)."""
+StatsRead = tuple[JobStats, list[Repair] | SyncError]
+
+
+def read_stats(store: StateStore, now: datetime) -> StatsRead:
+    """job_stats.json, and the runs whose bookkeeping the next run writes (run records listed by name since the last
+    complete look), or why they could not be listed: what /status and /health both read (the dashboard reads it
+    once for both)."""
+    stats, _ = store.load_job_stats()
     try:
-        repairs = pending_repairs(store, stats, now)
+        return stats, pending_repairs(store, stats, now)
     except SyncError as exc:
-        return RecordingView(status="unknown", detail=f"the runs could not be listed: {exc}")
+        return stats, exc
+
+
+def recording_view(repairs: list[Repair] | SyncError) -> RecordingView:
+    if isinstance(repairs, SyncError):
+        return RecordingView(status="unknown", detail=f"the runs could not be listed: {repairs}")
     if not repairs:
         return RecordingView(status="ok", detail="every recorded run is counted and in the day's log")
     return RecordingView(
@@ -167,11 +178,17 @@ def current_status(
 
 
 def status_document(
-    settings: Settings, store: StateStore, *, timer_enabled: bool = True, now: datetime | None = None
+    settings: Settings,
+    store: StateStore,
+    *,
+    timer_enabled: bool = True,
+    now: datetime | None = None,
+    read: StatsRead | None = None,
 ) -> StatusDocument:
+    """`read`: job_stats.json and the pending repairs as already read for this moment (else read here)."""
     now = now or utcnow()
     tz = settings.timezone
-    stats, _ = store.load_job_stats()
+    stats, repairs = read or read_stats(store, now)
     running = store.lock_is_held()
     last = stats.last_execution
     upcoming = next_run(settings, stats, now) if timer_enabled else None
@@ -204,5 +221,5 @@ def status_document(
         ),
         unmatched_codes=last.unmatched_codes if last else {},
         catch_up=catch_up_view(stats, tz, settings.catchup_days, now),
-        recording=recording_view(store, stats, now),
+        recording=recording_view(repairs),
     )

@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 
 from sync_core import SERVICE_NAME, __version__
 from sync_core.state.records import RunRecord
+from sync_core.web.api_models import DEFAULT_RUNS_LIMIT, MAX_RUNS_LIMIT
 from sync_core.web.dashboard.figures import (
     CODES_PER_REASON,
     HOURS,
@@ -26,7 +27,7 @@ from sync_core.web.dashboard.state import DashboardView
 
 PROBLEMS_SHOWN = 10
 REFRESH_S = 60  # the page reloads itself (a meta refresh: no script), so it fills up as runs happen
-CHART_W, CHART_H = 1008.0, 200.0  # 6 units per hour
+CHART_W, CHART_H = 1008.0, 200.0  # 6 units per hour; style.css gives each column 5 and the full height 200
 MIN_SEGMENT = 8.0  # the smallest stacked segment, so one failed run among many stays visible and clickable
 LOG_LINE_SHOWN = 400  # characters of a log line on the page; the download has it whole
 REASONS = {"invalid_format": "invalid format", "unknown_domain": "unknown domain"}
@@ -185,14 +186,28 @@ def _headline(view: DashboardView) -> str:
     return f'<section class="tiles">{"".join(tiles)}</section>'
 
 
-def _column(view: DashboardView, column: HourColumn, x: float, scale: float, width: float) -> str:
-    """An hour: a full-height link to its runs, and on it one linked segment per status, stacked."""
-    since, until = _utc(column.start), _utc(column.end)
+def _hour_link(view: DashboardView, since: str, until: str, count: int, status: str = "") -> str:
+    """A column's or a part's link, short (a week has hundreds): times in ISO 8601's basic form, no `limit` while
+    the hour fits GET /runs' default, and `&` left bare, which HTML allows here: every value is percent-encoded,
+    so no name after an `&` can read as a character reference."""
+    query = {"since": since, "until": until} | ({"status": status} if status else {})
+    if count > DEFAULT_RUNS_LIMIT:
+        query["limit"] = str(MAX_RUNS_LIMIT)
+    if view.key:
+        query["code"] = view.key
+    return "/runs?" + urlencode(query)
+
+
+def _column(view: DashboardView, column: HourColumn, x: float, scale: float) -> str:
+    """An hour: a full-height link to its runs, and on it one linked segment per status, stacked; one tooltip for
+    the group (the column's width and the hour's height are in the style sheet)."""
+    since, since_q, until_q = _utc(column.start), _basic(column.start), _basic(column.end)
     label = f"{_local(column.start, view.tz, '%a %d %b %H:%M')}"
+    by_status = ", ".join(f"{column.counts[s]} {s}" for s in STACK_ORDER if column.counts.get(s))
     parts = [
-        f'<a href="{_link(view, "/runs", since=since, until=until, limit="100")}">'
-        f'<rect class="hour" data-since="{since}" data-count="{column.total}" x="{x:.1f}" y="0" '
-        f'width="{width:.1f}" height="{CHART_H:.0f}"><title>{_e(label)}: {column.total} run(s)</title></rect></a>'
+        f"<g><title>{_e(label)}: {column.total} run(s) ({_e(by_status)})</title>"
+        f'<a href="{_hour_link(view, since_q, until_q, column.total)}">'
+        f'<rect class="hour" data-since="{since}" data-count="{column.total}" x="{x:.1f}"/></a>'
     ]
     y = CHART_H
     for status in STACK_ORDER:
@@ -201,13 +216,16 @@ def _column(view: DashboardView, column: HourColumn, x: float, scale: float, wid
             continue
         height = max(count * scale, MIN_SEGMENT)
         y -= height
-        title = f"{label}: {count} {status}"
         parts.append(
-            f'<a href="{_link(view, "/runs", since=since, until=until, status=status, limit="100")}">'
+            f'<a href="{_hour_link(view, since_q, until_q, count, status)}">'
             f'<rect class="seg s-{_e(status)}" data-since="{since}" data-status="{_e(status)}" data-count="{count}" '
-            f'x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}"><title>{_e(title)}</title></rect></a>'
+            f'x="{x:.1f}" y="{y:.1f}" height="{height:.1f}"/></a>'
         )
-    return "".join(parts)
+    return "".join(parts) + "</g>"
+
+
+def _basic(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
 
 
 def _chart(view: DashboardView) -> str:
@@ -219,7 +237,7 @@ def _chart(view: DashboardView) -> str:
     step = CHART_W / HOURS
     # Room for every segment at its minimum height, so the stack never grows past the top.
     scale = (CHART_H - MIN_SEGMENT * len(STACK_ORDER)) / busiest if busiest else 0.0
-    marks = [_column(view, c, i * step + 0.5, scale, step - 1.0) for i, c in enumerate(columns) if c.total]
+    marks = [_column(view, c, i * step + 0.5, scale) for i, c in enumerate(columns) if c.total]
     grid, labels = [], []
     for i, column in enumerate(columns):
         local = column.start.astimezone(view.tz)

@@ -21,7 +21,7 @@ from sync_core.state.summaries import DaySummary, add_runs, load_summary, run_da
 from sync_core.web.dashboard.figures import run_time, window_start
 from sync_core.web.health import health_document
 from sync_core.web.health_models import HealthDocument
-from sync_core.web.status import StatusDocument, status_document, timer_enabled
+from sync_core.web.status import StatusDocument, read_stats, status_document, timer_enabled
 
 log = logging.getLogger("sync_core.dashboard.state")  # the name every log line shows: kept when the module moved
 
@@ -175,8 +175,14 @@ def collect(
     now = now or utcnow()
     env = read_environment(environ)
     key = params.get("code") or None
-    # Every read is I/O: all of them at once, so a render waits for the slowest, not for the sum.
-    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="dashboard-read") as pool:
+    # Every read is I/O: all of them at once, so a render waits for the slowest, not for the sum. job_stats.json and
+    # the pending repairs are read once, for the /status and the /health parts both.
+    try:
+        here = services(environ)
+    except SettingsError:
+        here = None  # the health part says which setting; the page says so too, below
+    with ThreadPoolExecutor(max_workers=6, thread_name_prefix="dashboard-read") as pool:
+        stats = pool.submit(read_stats, here.route_store, now) if here else None
         health_future = pool.submit(
             health_document,
             host_schedule=host_schedule,
@@ -184,11 +190,16 @@ def collect(
             host_problems=host_problems,
             environ=env,
             now=now,
+            read=stats,
         )
         try:
-            here = services(environ)
+            here = here or services(environ)
             settings, store = here.settings, here.route_store
-            status = pool.submit(status_document, settings, store, timer_enabled=timer_enabled(env), now=now)
+            enabled = timer_enabled(env)
+            read = stats or pool.submit(read_stats, store, now)
+            status = pool.submit(
+                lambda: status_document(settings, store, timer_enabled=enabled, now=now, read=read.result())
+            )
             runs = pool.submit((cache or _cache).window, store, window_start(now, settings.timezone), now)
             today = now.astimezone(settings.timezone).date()
             days = (today, today - timedelta(days=1))
