@@ -3,12 +3,14 @@ for the context and the queue output binding, and requests built with azure.func
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,12 @@ from azure.functions.decorators.function_app import Function
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
-from sandbox.serve import Out  # the output binding's stand-in, shared with the sandbox's host
+from sandbox.serve import (  # Out: the output binding's stand-in, shared with the sandbox's host
+    Host,
+    Out,
+    _Server,
+    index,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,3 +110,19 @@ class App:
 
 def body(response: func.HttpResponse) -> Any:
     return json.loads(response.get_body())
+
+
+@contextlib.contextmanager
+def serving(key: str) -> Iterator[str]:
+    """Every HTTP route of a fresh app on 127.0.0.1, through the same code as `scripts/sandbox.sh --serve` (its
+    function key checked), against the storage in the environment; yields the base URL."""
+    routes, _ = index(load_function_app())
+    host = Host(routes, None, None, key, os.environ["AzureWebJobsStorage"], "0 */10 * * * *")
+    server = _Server(0, host)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

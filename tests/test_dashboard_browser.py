@@ -6,11 +6,9 @@ and docs/dashboard-dark.png, the ones the README shows.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
-import threading
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,12 +20,11 @@ import pytest
 
 from sandbox.data import generate_rows
 from sandbox.history import synthetic_runs
-from sandbox.serve import Host, _Server, index
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core.settings import load_settings
 from sync_core.state.records import JobStats, utcnow
 from sync_core.state.store import StateStore
-from tests.functions_helpers import REPO_ROOT, App, load_function_app
+from tests.functions_helpers import REPO_ROOT, App, serving
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -84,22 +81,9 @@ def history(app: App, le: FakeLE) -> dict[str, Any]:
     return {"store": store, "failed": real[0], "total": len(past) + len(real)}
 
 
-@contextlib.contextmanager
-def serving() -> Iterator[str]:
-    """Every HTTP route of the app on 127.0.0.1, through the same code as `scripts/sandbox.sh --serve`."""
-    routes, _ = index(load_function_app())
-    host = Host(routes, None, None, KEY, os.environ["AzureWebJobsStorage"], "0 */10 * * * *")
-    server = _Server(0, host)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.fixture
 def served(history: dict[str, Any]) -> Iterator[str]:
-    with serving() as base:
+    with serving(KEY) as base:
         yield base
 
 
@@ -113,7 +97,7 @@ def three_runs(app: App, le: FakeLE) -> Iterator[tuple[str, list[Any]]]:
     app.tick()
     runs = StateStore(load_settings().storage).list_runs(3)
     assert sorted(r.status for r in runs) == ["failed", "success", "warning"]
-    with serving() as base:
+    with serving(KEY) as base:
         yield base, runs
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import subprocess
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.docs_helpers import bash_syntax_error, commands, section, shell_blocks
-from tests.functions_helpers import REPO_ROOT, indexed_functions
+from tests.functions_helpers import REPO_ROOT, indexed_functions, serving
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 NUMBERS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14}
@@ -117,17 +116,8 @@ def test_the_runbook_covers_what_an_operator_meets() -> None:
 @pytest.fixture
 def sandbox_url(sync_env: dict[str, str], leadpier: Any) -> Iterator[str]:
     """The app's routes on 127.0.0.1 as `scripts/sandbox.sh --serve` serves them, with its key checked."""
-    from sandbox.serve import Host, _Server, index
-    from tests.functions_helpers import load_function_app
-
-    routes, _ = index(load_function_app())
-    host = Host(routes, None, None, SANDBOX_KEY, os.environ["AzureWebJobsStorage"], "0 */10 * * * *")
-    server = _Server(0, host)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(SANDBOX_KEY) as base:
+        yield base
 
 
 SANDBOX_KEY = "runbook-test-key"
