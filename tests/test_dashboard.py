@@ -45,16 +45,26 @@ def page(app: App, key: str | None = KEY) -> tuple[int, str, dict[str, str]]:
     return response.status_code, response.get_body().decode(), dict(response.headers)
 
 
+def hour_groups(html: str) -> list[tuple[str, str]]:
+    """(hour, markup) of every column of the chart."""
+    return re.findall(r'<g data-since="([^"]+)">(.*?)</g>', html)
+
+
 def segments(html: str) -> list[tuple[str, str, int]]:
     """(hour, status, runs) of every stacked part of the chart."""
-    found = re.findall(r'<rect class="seg s-\w+" data-since="([^"]+)" data-status="(\w+)" data-count="(\d+)"', html)
-    return [(since, status, int(count)) for since, status, count in found]
+    return [
+        (since, status, int(count))
+        for since, group in hour_groups(html)
+        for status, count in re.findall(r'<rect class="seg s-(\w+)" data-count="(\d+)"', group)
+    ]
 
 
 def columns(html: str) -> dict[str, int]:
     """hour -> runs, of every column of the chart."""
     return {
-        since: int(n) for since, n in re.findall(r'<rect class="hour" data-since="([^"]+)" data-count="(\d+)"', html)
+        since: int(count)
+        for since, group in hour_groups(html)
+        for count in re.findall(r'<rect class="hour" data-count="(\d+)"', group)
     }
 
 

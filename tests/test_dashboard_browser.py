@@ -137,9 +137,10 @@ WHERE_CLICKS_LAND = """() => [...document.querySelectorAll('#runs-chart a')].map
   const mark = a.querySelector('rect'), box = mark.getBoundingClientRect();
   const y = mark.classList.contains('hour') ? box.top + 1 : box.top + box.height / 2;
   const hit = document.elementFromPoint(box.left + box.width / 2, y);
-  return {href: a.getAttribute('href'), kind: mark.getAttribute('class'), since: mark.dataset.since,
-          status: mark.dataset.status || null, count: Number(mark.dataset.count), width: box.width,
-          own: hit === mark, same_hour: !!hit && hit.dataset.since === mark.dataset.since};
+  const hour = mark.closest('g'), status = [...mark.classList].find(c => c.startsWith('s-'));
+  return {href: a.getAttribute('href'), kind: mark.getAttribute('class'), since: hour.dataset.since,
+          status: status ? status.slice(2) : null, count: Number(mark.dataset.count), width: box.width,
+          own: hit === mark, same_hour: !!hit && hit.closest('g') === hour};
 })"""
 
 
@@ -196,7 +197,7 @@ def test_the_dashboard_at_a_week(browser: Any, served: str, history: dict[str, A
     phone.screenshot(path=str(folder / "dashboard-phone.png"), full_page=True)
 
     # The coloured part of the last hour holding the failed run opens a list with that run in it.
-    part = page.locator(f'#runs-chart rect.seg.s-failed[data-since="{_hour(failed)}"]')
+    part = page.locator(f'#runs-chart g[data-since="{_hour(failed)}"] rect.seg.s-failed')
     part.click()
     page.wait_for_url("**/runs?*status=failed*")
     document = json.loads(page.locator("body").inner_text())
@@ -216,7 +217,7 @@ def test_the_dashboard_at_three_runs(browser: Any, three_runs: tuple[str, list[A
         m["count"] == 1 for m in parts
     )
     for run in runs:  # each run's own coloured part opens exactly that run
-        page.locator(f'#runs-chart rect.seg.s-{run.status}[data-since="{_hour(run)}"]').click()
+        page.locator(f'#runs-chart g[data-since="{_hour(run)}"] rect.seg.s-{run.status}').click()
         page.wait_for_url(f"**/runs?*status={run.status}*")
         assert [r["run_id"] for r in json.loads(page.locator("body").inner_text())["runs"]] == [run.run_id]
         page.go_back()

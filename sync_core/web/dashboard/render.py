@@ -205,9 +205,9 @@ def _column(view: DashboardView, column: HourColumn, x: float, scale: float) -> 
     label = f"{_local(column.start, view.tz, '%a %d %b %H:%M')}"
     by_status = ", ".join(f"{column.counts[s]} {s}" for s in STACK_ORDER if column.counts.get(s))
     parts = [
-        f"<g><title>{_e(label)}: {column.total} run(s) ({_e(by_status)})</title>"
+        f'<g data-since="{since}"><title>{_e(label)}: {column.total} run(s) ({_e(by_status)})</title>'
         f'<a href="{_hour_link(view, since_q, until_q, column.total)}">'
-        f'<rect class="hour" data-since="{since}" data-count="{column.total}" x="{x:.1f}"/></a>'
+        f'<rect class="hour" data-count="{column.total}" x="{x:.1f}"/></a>'
     ]
     y = CHART_H
     for status in STACK_ORDER:
@@ -218,8 +218,7 @@ def _column(view: DashboardView, column: HourColumn, x: float, scale: float) -> 
         y -= height
         parts.append(
             f'<a href="{_hour_link(view, since_q, until_q, count, status)}">'
-            f'<rect class="seg s-{_e(status)}" data-since="{since}" data-status="{_e(status)}" data-count="{count}" '
-            f'x="{x:.1f}" y="{y:.1f}" height="{height:.1f}"/></a>'
+            f'<rect class="seg s-{_e(status)}" data-count="{count}" x="{x:.1f}" y="{y:.1f}" height="{height:.1f}"/></a>'
         )
     return "".join(parts) + "</g>"
 
