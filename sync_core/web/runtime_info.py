@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import sys
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ class RuntimeCheck(BaseModel):
     worker: str | None = Field(None, description="the Functions worker's package and version; null outside the host")
 
 
+@functools.cache  # a search of the installed packages' metadata (~20 ms); what is installed stays for the process
 def _version_of(distribution: str) -> str | None:
     try:
         return metadata.version(distribution)
