@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from pathlib import Path
@@ -125,6 +125,21 @@ def report(figures: dict[str, Any]) -> str:
     for label, key, form, target in rows:
         lines.append(f"{label:40}" + "".join(f" {form.format(figures[n][key]):>8}" for n in names) + f"  {target}")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def part(
+    skip: set[str], settings: Mapping[str, str], leadpier: Any, write: Callable[[Path, str, str], None] | None
+) -> dict[str, Any]:
+    """`python -m bench`'s first-run part: measured, printed, and written into docs/PERFORMANCE.md with `write`."""
+    if "first-run" in skip:
+        return {"skipped": True}
+    print(f"\n== A new worker's start and first timer run, through the Functions runtime ({PROCESSES} processes) ==")
+    figures = measure(settings, leadpier)
+    table = report(figures)
+    print(table, flush=True)
+    if write is not None and "error" not in figures:
+        write(REPO / "docs" / "PERFORMANCE.md", "first-run", table)
+    return figures
 
 
 def main() -> int:
