@@ -271,7 +271,7 @@ def main() -> int:
         help="write the plot to the committed docs/perf_runtime.png instead, and the figures into docs/PERFORMANCE.md",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: runs,imports,endpoints,dashboard")
+    parser.add_argument("--skip", default="", help="parts to skip: runs,imports,endpoints,dashboard,first-run")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if args.plot is None:
@@ -285,6 +285,7 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     import psutil
 
+    from bench import first_run
     from sandbox.azurite import Azurite
     from sandbox.data import generate_rows
     from sandbox.upstream import FakeLE, FakeLeadPier
@@ -388,6 +389,7 @@ def main() -> int:
             print(table)
             if args.update_docs:
                 write_figures(REPO / "docs" / "PERFORMANCE.md", "dashboard", table)
+        report["first_run"] = first_run.part(skip, settings, leadpier, write_figures if args.update_docs else None)
     print(f"\nBenchmark took {time.perf_counter() - t0:.0f} s.")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import requests
 
@@ -38,6 +38,8 @@ ROUTE_STORAGE_RETRIES = 1
 BACKFILL_LOCK_WAIT_S = 120.0  # a queued backfill waits out a running timer run rather than being skipped
 # /health's probes: one try each, so the whole check answers within 10 s whatever storage does.
 PROBE_TIMEOUT_S = 5.0
+
+T = TypeVar("T")
 
 # Settings that decide what the services are; a change in any of them builds new ones.
 _SETTING_PREFIXES = ("AzureWebJobsStorage", "SYNC_", "LEADPIER_", "LE_", "HTTP_")
@@ -77,6 +79,27 @@ def use_timing(chosen: Timing) -> Iterator[Timing]:
         _timing = before
 
 
+class OnFirstUse(Generic[T]):
+    """A client built the first time it is asked for, once, under a lock: /health's poison-queue client is never
+    built (nor the queue SDK imported) by a worker that only runs."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build: Callable[[], T] | None = build
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        with self._lock:
+            if self._build is not None:
+                self._value, self._build = self._build(), None
+            return self._value  # type: ignore[return-value]  # built above
+
+    def built(self) -> T | None:
+        """The client if it was built, without building it."""
+        with self._lock:
+            return self._value
+
+
 @dataclass(frozen=True)
 class Services:
     """What runs and routes share within one worker process."""
@@ -85,9 +108,14 @@ class Services:
     store: StateStore  # for runs: the store's default timeouts and retries
     route_store: StateStore  # for HTTP routes: quick to give up
     probe_store: StateStore  # for /health: one try
-    poison_queue: QueueClient | None  # /health's count of abandoned runs; None when the host's storage is not set
+    poison_queues: OnFirstUse[QueueClient | None]  # see poison_queue
     upstream: requests.Session  # LeadPier and LE calls, pooled across runs
     timing: Timing = field(default_factory=Timing)
+
+    @property
+    def poison_queue(self) -> QueueClient | None:
+        """/health's count of abandoned runs; None when the host's storage is not set."""
+        return self.poison_queues.get()
 
     @classmethod
     def build(
@@ -110,12 +138,15 @@ class Services:
             and identity is not None
             and target.client_id == env.get("AzureWebJobsStorage__clientId")
         )
-        try:
-            poison = poison_queue_client(
-                env, timeout_s=PROBE_TIMEOUT_S, shared_credential=identity if same_identity else None
-            )
-        except SettingsError:
-            poison = None
+
+        def poison() -> QueueClient | None:
+            try:
+                return poison_queue_client(
+                    env, timeout_s=PROBE_TIMEOUT_S, shared_credential=identity if same_identity else None
+                )
+            except SettingsError:
+                return None
+
         return cls(
             settings=settings,
             store=store or StateStore(target, shared_credential=identity),
@@ -123,7 +154,7 @@ class Services:
                 target, timeout_s=ROUTE_STORAGE_TIMEOUT_S, retries=ROUTE_STORAGE_RETRIES, shared_credential=identity
             ),
             probe_store=StateStore(target, timeout_s=PROBE_TIMEOUT_S, retries=0, shared_credential=identity),
-            poison_queue=poison,
+            poison_queues=OnFirstUse(poison),
             upstream=new_session(settings.leadpier_concurrency),
             timing=timing or _timing,
         )
@@ -131,8 +162,9 @@ class Services:
     def close(self) -> None:
         for store in (self.store, self.route_store, self.probe_store):
             store.close()
-        if self.poison_queue is not None:
-            self.poison_queue.close()
+        poison = self.poison_queues.built()
+        if poison is not None:
+            poison.close()
         self.upstream.close()
 
 
