@@ -2,11 +2,11 @@
 fetched.
 
 Each page is transformed, and its LE records serialised, as soon as it arrives, while the later pages are on the
-wire: the day keeps the JSON of its records (the PUT's body in pieces), not the records. A day's PUT is sent from a thread of its
-own, so the next day's pages are fetched meanwhile; the next PUT waits for its answer, so LE still gets one PUT a day,
-in the days' order, each after the lock was checked, and each day's result is recorded before the next day's PUT is
-sent. A failure of a PUT that ends the run (the deadline) ends it as it did when nothing overlapped: the day being
-fetched meanwhile is left out of the run's days.
+wire: the day keeps the JSON of its records (the PUT's body in pieces), not the records. A day's PUT is sent from a
+thread of its own, so the next day's pages are fetched meanwhile; the next PUT waits for its answer, so LE still gets
+one PUT a day, in the days' order, each after the lock was checked, and each day's result is recorded before the next
+day's PUT is sent. A failure of a PUT that ends the run (the deadline) ends it as it did when nothing overlapped:
+the day being fetched meanwhile is left out of the run's days.
 
 Each day runs in a context of its own, in which its span is opened, its pages are fetched (their threads copy it) and
 its PUT is sent, so the page and PUT spans are children of the day's span, the day's of the run's, and the day's span
