@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,110 +39,11 @@ def ensure_requirements() -> None:
         )
 
 
-@dataclass
-class RunFigures:
-    latency: str
-    sources: int
-    pages: int
-    wall_s: float
-    wall_min_s: float
-    cold_wall_s: float
-    cpu_s: float
-    ideal_s: float | None
-    peak_rss_mib: float
-    rss_after_imports_mib: float
-    storage_requests: int
-    upstream_requests: int
-    sent_records: int
-    status: str
-
-
-def ideal_seconds(sources: int, page_size: int, concurrency: int, leadpier_s: float, le_s: float) -> float:
-    """What the network alone forces: page 1, then the other pages in rounds of `concurrency`, then one PUT."""
-    pages = max(1, math.ceil(sources / page_size))
-    rounds = 1 + math.ceil((pages - 1) / concurrency)
-    return rounds * leadpier_s + le_s
-
-
 def child_env(settings: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADPIER_", "LE_", "SYNC_"))}
     env.update(settings)
     env["PYTHONPATH"] = str(REPO)
     return env
-
-
-def run_child(settings: dict[str, str], day: date) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.sync_child", day.isoformat()],
-        cwd=REPO,
-        env=child_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT_S,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the sync child failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    figures: dict[str, Any] = json.loads(done.stdout)
-    if figures["status"] != "success":
-        raise RuntimeError(f"the measured run ended {figures['status']}: {figures['error']}")
-    return figures
-
-
-def measure_runs(
-    args: argparse.Namespace, settings: dict[str, str], leadpier: Any, le: Any, days: dict[int, date]
-) -> list[RunFigures]:
-    results: list[RunFigures] = []
-    cases = [
-        ("0 ms", 0.0, 0.0),
-        (f"{args.leadpier_ms:g}/{args.le_ms:g} ms", args.leadpier_ms / 1000, args.le_ms / 1000),
-    ]
-    for label, leadpier_s, le_s in cases:
-        leadpier.latency_s, le.latency_s = leadpier_s, le_s
-        for sources in args.sources:
-            run_child(settings, days[sources])  # unmeasured: the token is warm and Azurite has seen this shape
-            samples = []
-            for _ in range(args.repeat):
-                samples.append(run_child(settings, days[sources]))
-                le.puts.clear()  # the stand-ins keep every request; 50,000 records a PUT add up
-                leadpier.requests.clear()
-            middle = sorted(samples, key=lambda s: s["wall_s"])[len(samples) // 2]
-            ideal = ideal_seconds(sources, args.page_size, args.concurrency, leadpier_s, le_s) if leadpier_s else None
-            figures = RunFigures(
-                latency=label,
-                sources=sources,
-                pages=max(1, math.ceil(sources / args.page_size)),
-                wall_s=middle["wall_s"],
-                wall_min_s=min(s["wall_s"] for s in samples),
-                cold_wall_s=statistics.median(s["cold_wall_s"] for s in samples),
-                cpu_s=statistics.median(s["cpu_s"] for s in samples),
-                ideal_s=ideal,
-                peak_rss_mib=max(s["peak_rss_mib"] for s in samples),
-                rss_after_imports_mib=statistics.median(s["rss_after_imports_mib"] for s in samples),
-                storage_requests=max(s["storage_requests"] for s in samples),
-                upstream_requests=max(s["upstream_requests"] for s in samples),
-                sent_records=middle["sent_records"],
-                status=middle["status"],
-            )
-            results.append(figures)
-            print(_run_row(figures), flush=True)
-    return results
-
-
-RUN_HEADER = (
-    f"{'latency':<12} {'sources':>7} {'pages':>5} {'wall s':>7} {'min s':>6} {'cold s':>6} {'cpu s':>6} {'ideal s':>7} "
-    f"{'meas/ideal':>10} {'peak MiB':>8} {'+run MiB':>8} {'storage':>7} {'upstream':>8} {'records':>7}"
-)
-
-
-def _run_row(f: RunFigures) -> str:
-    ideal = f"{f.ideal_s:7.3f}" if f.ideal_s else f"{'-':>7}"
-    ratio = f"{f.wall_s / f.ideal_s:10.2f}" if f.ideal_s else f"{'-':>10}"
-    return (
-        f"{f.latency:<12} {f.sources:>7} {f.pages:>5} {f.wall_s:7.3f} {f.wall_min_s:6.3f} {f.cold_wall_s:6.3f} "
-        f"{f.cpu_s:6.3f} {ideal} "
-        f"{ratio} {f.peak_rss_mib:8.1f} {f.peak_rss_mib - f.rss_after_imports_mib:8.1f} "
-        f"{f.storage_requests:>7} {f.upstream_requests:>8} {f.sent_records:>7}"
-    )
 
 
 def measure_imports(repeat: int) -> dict[str, Any]:
@@ -203,34 +103,6 @@ def measure_endpoints(settings: dict[str, str], calls: int, log_mib: int) -> dic
     return endpoints
 
 
-def plot(results: list[RunFigures], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (runtime, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for label in dict.fromkeys(r.latency for r in results):
-        rows = [r for r in results if r.latency == label]
-        xs = [r.sources for r in rows]
-        runtime.plot(xs, [r.wall_s for r in rows], marker="o", label=f"wall, latency {label}")
-        runtime.plot(xs, [r.cpu_s for r in rows], marker="x", linestyle=":", label=f"CPU, latency {label}")
-        if rows[0].ideal_s:
-            runtime.plot(xs, [r.ideal_s for r in rows], linestyle="--", color="grey", label="ideal (network only)")
-        memory.plot(xs, [r.peak_rss_mib for r in rows], marker="o", label=f"latency {label}")
-    runtime.axhline(2.0, color="red", linewidth=0.8, linestyle="-.", label="target: 10,000 sources < 2 s")
-    runtime.set(xlabel="sources (rows per day)", ylabel="seconds per run", title="Run time vs number of sources")
-    memory.axhline(150e6 / 2**20, color="red", linewidth=0.8, linestyle="-.", label="target < 150 MB (143 MiB)")
-    memory.set(xlabel="sources (rows per day)", ylabel="peak RSS of the run's process, MiB", title="Peak memory")
-    for axis in (runtime, memory):
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-
-
 def write_figures(doc: Path, name: str, table: str) -> None:
     """Replace the figures between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in the document."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
@@ -254,6 +126,17 @@ def main() -> int:
         help="comma-separated source counts (default 1000,10000,50000)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="measured runs per case, median shown (default 3)")
+    parser.add_argument(
+        "--several-days", type=int, default=3, help="report days of the run of several days (default 3; 0: none)"
+    )
+    parser.add_argument(
+        "--several-sources", type=int, default=10000, help="sources a day in the run of several days (default 10000)"
+    )
+    parser.add_argument(
+        "--no-before",
+        action="store_true",
+        help="measure this checkout only, not also the code before (bench/baseline.py)",
+    )
     parser.add_argument("--leadpier-ms", type=float, default=80, help="latency per LeadPier call (default 80)")
     parser.add_argument("--le-ms", type=float, default=150, help="latency per LE PUT (default 150)")
     parser.add_argument(
@@ -303,11 +186,14 @@ def main() -> int:
     report: dict[str, Any] = {"cpus": os.cpu_count(), "page_size": args.page_size, "concurrency": args.concurrency}
     base = date(2026, 1, 31)
     days = {n: base - timedelta(days=i) for i, n in enumerate(args.sources)}
+    several = [base - timedelta(days=len(args.sources) + i) for i in range(args.several_days)]
     t0 = time.perf_counter()
     print("Generating rows ...", flush=True)
     rows: dict[str | date, list[dict[str, Any]]] = {
         days[n].isoformat(): generate_rows(n, days[n], seed=n) for n in args.sources
     }
+    for i, day in enumerate(several):
+        rows[day.isoformat()] = generate_rows(args.several_sources, day, seed=args.several_sources + i)
     with (
         tempfile.TemporaryDirectory(prefix="leadpier-bench-") as workdir,
         Azurite(Path(workdir)) as azurite,
@@ -324,13 +210,31 @@ def main() -> int:
             "LEADPIER_CONCURRENCY": str(args.concurrency),
         }
         if "runs" not in skip:
-            print(
-                "\n== One run (fresh process each; median of "
-                f"{args.repeat}; peak RSS is the max, '+run' its growth over the process after imports) =="
-            )
-            print(RUN_HEADER, flush=True)
-            results = measure_runs(args, settings, leadpier, le, days)
+            from contextlib import ExitStack
+
+            from bench import baseline
+            from bench.runs import RUN_HEADER, measure_runs, plot, runs_table
+
+            with ExitStack() as stack:
+                before = None
+                if args.no_before:
+                    print(f"\n(the code before, {baseline.BEFORE}, not measured: --no-before)")
+                elif not baseline.available(baseline.BEFORE):
+                    print(
+                        f"\n(the code before, {baseline.BEFORE}, is not in this clone (a shallow clone?): 'after' only)"
+                    )
+                else:
+                    before = stack.enter_context(baseline.tree(baseline.BEFORE))
+                header = (
+                    f"One run (fresh process each; median of {args.repeat}; peak RSS the max); before = "
+                    f"{baseline.BEFORE}, after = this checkout (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+                    f"page size {args.page_size}, LEADPIER_CONCURRENCY {args.concurrency})"
+                )
+                print(f"\n== {header} ==\n{RUN_HEADER}", flush=True)
+                results = measure_runs(args, settings, leadpier, le, days, several, before)
             report["runs"] = [asdict(r) for r in results]
+            if args.update_docs:
+                write_figures(REPO / "docs" / "PERFORMANCE.md", "runs", runs_table(results, header))
             plot(results, args.plot)
             print(f"Plot: {args.plot}")
             if azurite._process is None:

@@ -1,7 +1,9 @@
 """One measured sync in a fresh process (after one warm-up run): prints its wall and CPU time, peak RSS and
 request counts as JSON.
 
-Run by `bench/__main__.py` with the settings in the environment; argv[1] is the report day (YYYY-MM-DD).
+Run by `bench/__main__.py`, by path, with the settings in the environment and PYTHONPATH naming the tree whose
+`sync_core` is measured; argv[1:] are the report days (YYYY-MM-DD), all synced by each run. `started` is the
+measured run's start on the system clock (`time.time()`), so the parent can tell its requests from the warm-up's.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import date
 
 
 def main() -> int:
-    day = date.fromisoformat(sys.argv[1])
+    days = [date.fromisoformat(arg) for arg in sys.argv[1:]]
     # The Functions host ships log records through its own handler; here they go nowhere, so the run's cost
     # is the app's own work and not Python's last-resort printing of every warning to stderr.
     logging.getLogger().addHandler(logging.NullHandler())
@@ -29,15 +31,17 @@ def main() -> int:
     # The first run in a process pays for first connections and first-use setup; the Functions worker is a
     # long-lived process, so the measured run is the second one (the first is reported as `cold`).
     cold0 = time.perf_counter()
-    run_sync(RunRequest(trigger="cli", dates=[day]), services=services)
+    run_sync(RunRequest(trigger="cli", dates=days), services=services)
     cold = time.perf_counter() - cold0
+    started = time.time()
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    record = run_sync(RunRequest(trigger="cli", dates=[day]), services=services)
+    record = run_sync(RunRequest(trigger="cli", dates=days), services=services)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     json.dump(
         {
             "status": record.status,
             "error": record.error,
+            "started": started,
             "wall_s": wall,
             "cold_wall_s": cold,
             "cpu_s": cpu,

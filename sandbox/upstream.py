@@ -345,6 +345,8 @@ class LoopbackServer:
         except OSError:
             # The client gave up first (its timeout was shorter than our delay): nothing to tell it.
             handler.close_connection = True
+        if record is not None:
+            record["answered"] = time.time()  # with `time` (its arrival), on the clock of the process holding both
 
     def _reply(self, request: InboundRequest, kind: str | None, stopping: threading.Event) -> Reply:
         if self.latency_s > 0 and stopping.wait(self.latency_s):
@@ -398,7 +400,7 @@ def _source_key(row: Mapping[str, Any]) -> str:
 class FakeLeadPier(LoopbackServer):
     """LeadPier's login and source-statistics endpoints, as docs/REFERENCE.md describes them.
 
-    `requests` holds every request (method, path, kind, json, headers, time, status, response);
+    `requests` holds every request (method, path, kind, json, headers, time, status, response, answered);
     `logins` counts successful logins; `issued_tokens` lists every token handed out.
     """
 
@@ -577,7 +579,8 @@ def _stats_body_problem(body: Any) -> str | None:
 class FakeLE(LoopbackServer):
     """The LE API: accepts a day's records by PUT and reports which campaign codes it could match.
 
-    `puts` holds every PUT (path, body, headers, time, status, response).
+    `puts` holds every PUT (path, body, headers, time, status, response, answered): `time` when it arrived,
+    `answered` when the answer was sent.
     """
 
     fault_kinds = ("put",)

@@ -9,12 +9,13 @@ from datetime import date
 import pytest
 from azure.storage.blob import ContainerClient
 
+from sandbox.data import generate_rows
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core.errors import UpstreamError
-from sync_core.rules.transform import LeRecord
+from sync_core.rules.transform import LePayload, LeRecord, transform_rows
 from sync_core.run.pipeline import RunRequest, run_sync
 from sync_core.upstream.http import Caller, Deadline, new_session
-from sync_core.upstream.le import LeClient
+from sync_core.upstream.le import DayBody, LeClient, records_json
 
 DAY = date(2026, 2, 13)
 API_KEY = "le-Secret-Key-789"
@@ -124,3 +125,17 @@ def test_a_run_without_the_key_that_le_requires_fails(
     record = run_sync(RunRequest(trigger="cli", dates=[DAY]))
 
     assert record.status == "failed" and "HTTP 401" in (record.error or "")
+
+
+def test_a_body_built_page_by_page_is_the_bytes_of_the_whole_day_serialised_at_once() -> None:
+    rows = generate_rows(2500, DAY, seed=11)
+    whole = transform_rows(rows).records
+    body = DayBody(DAY)
+    for start in range(0, len(rows), 1000):
+        page = transform_rows(rows[start : start + 1000]).records
+        body.add(records_json(page), len(page))
+    body.add(records_json([]), 0)  # a page without records adds nothing, not an empty element
+
+    assert body.records == len(whole)
+    assert body.encode() == LePayload(report_date=DAY.isoformat(), data=whole).model_dump_json().encode()
+    assert DayBody(DAY).encode() == b'{"report_date":"2026-02-13","data":[]}'

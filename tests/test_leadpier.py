@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -371,3 +372,24 @@ def test_a_stored_token_the_http_stack_will_not_send_is_dropped_for_a_new_login(
     assert len(fetch_day(reader, DAY)) == 5
     assert reader.logins == 2
     assert stored_session(blob_container)["token"] == leadpier.issued_tokens[-1]
+
+
+def test_later_pages_are_fetched_while_the_caller_still_works_on_a_page(
+    leadpier: FakeLeadPier, store: StateStore
+) -> None:
+    leadpier.set_rows(DAY, rows(430))
+    pages = client(leadpier, store, page_size=50, concurrency=2).iter_pages(DAY)
+
+    first = next(pages)  # the caller holds page 1 and asks for nothing more
+    # Each page thread that gets a full page starts the next one itself: two on the wire and two more waiting,
+    # fetched, for the caller (no more: a slow caller does not make the day's rows pile up).
+    end = time.monotonic() + 20
+    while len(leadpier.stats_requests) < 5 and time.monotonic() < end:
+        time.sleep(0.02)
+    assert len(leadpier.stats_requests) == 5
+    fetched = first + [row for page in pages for row in page]
+
+    served = [row["source"] for request in sorted(leadpier.stats_requests, key=lambda r: r["json"]["offset"])
+              for row in request["response"]["data"]["statistics"]]  # fmt: skip
+    assert [row["source"] for row in fetched] == served and len(fetched) == 430  # in order, each row once
+    assert sorted(r["json"]["offset"] for r in leadpier.stats_requests) == list(range(0, 450, 50))

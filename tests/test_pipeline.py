@@ -685,7 +685,8 @@ def test_a_run_stopped_by_its_deadline_keeps_the_totals_of_what_it_did(
 ) -> None:
     monkeypatch.setenv("SYNC_RUN_DEADLINE_SECONDS", "2")
     leadpier.set_rows(DAY, [{"source": "mta_0213-lbe-e1", "visitors": 3}, {"source": "mta_0213-lbe-e2", "visitors": 4}])
-    le.faults.add("put", delay_s=4)  # the first day's PUT outlives the deadline; the second day never starts
+    # The first day's PUT outlives the deadline (the second day, empty, is fetched while it is on the wire).
+    le.faults.add("put", delay_s=4)
 
     record = run(dates=[DAY, DAY + timedelta(days=1)])
 

@@ -13,6 +13,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 def _number(value: Any) -> float:
     """A count or amount: a number or a numeric string; missing or null is 0; anything else is unreadable."""
+    kind = type(value)
+    if kind is float and math.isfinite(value):  # most figures: taken as they are
+        return value  # type: ignore[no-any-return]
     if value is None:
         return 0.0
     if isinstance(value, bool):
@@ -126,9 +129,21 @@ def _whole(value: float) -> int:
     return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def _per_visitor(revenue: float, visitors: float) -> float:
+    """revenue / visitors, half-up to 2 decimals on the exact quotient of the values as written."""
+    if type(visitors) is float and visitors.is_integer() and 0 < visitors < _EXACT_BELOW:
+        written = repr(revenue)
+        whole, point, decimals = written.partition(".")
+        if point and "e" not in written and len(decimals) <= 2 and -_EXACT_BELOW < revenue < _EXACT_BELOW:
+            # In whole cents over a whole number of visitors: half-up is floor((2 |cents| + v) / 2v), exact in
+            # integers; the float of a whole number of cents / 100 is the float of the decimal it stands for.
+            cents, per = abs(int(whole + decimals.ljust(2, "0"))), int(visitors)
+            return math.copysign((2 * cents + per) // (2 * per) / 100, revenue)
+    return _round2(Decimal(repr(revenue)) / Decimal(repr(visitors)))
+
+
 def to_le_record(stat: SourceStat) -> LeRecord:
     """The LE field mapping; rpc is revenue per visitor. Callers pass only rows with visitors > 0."""
-    rpc = Decimal(repr(stat.total_revenue)) / Decimal(repr(stat.visitors))
     return LeRecord(
         campaign_code=stat.source,
         clicks=_whole(stat.visitors),
@@ -138,7 +153,7 @@ def to_le_record(stat: SourceStat) -> LeRecord:
         sale_percent=_round2(stat.sold_rate),
         revenue=_round2(stat.total_revenue),
         epc=_round2(stat.epl),
-        rpc=_round2(rpc),
+        rpc=_per_visitor(stat.total_revenue, stat.visitors),
     )
 
 

@@ -13,13 +13,13 @@ from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from sync_core import telemetry
-from sync_core.errors import DeadlineExceeded, LockBusy, LoginError, SettingsError, StorageError, SyncError
+from sync_core.errors import LockBusy, SettingsError, SyncError
 from sync_core.rules.days import parse_stored_day, parse_stored_days, report_days
 from sync_core.rules.flags import parse_flag
-from sync_core.rules.transform import TransformResult, transform_rows
-from sync_core.run.findings import DayFindings, Tally, check_page, log_findings
+from sync_core.run.findings import Tally
 from sync_core.run.recording import persist, record_without_settings, unrecorded
 from sync_core.run.repairs import repair
+from sync_core.run.sending import DaySender
 from sync_core.services import Services
 from sync_core.services import services as process_services
 from sync_core.services import timing as process_timing
@@ -27,7 +27,6 @@ from sync_core.settings import DEFAULT_TIMEZONE, read_environment
 from sync_core.state.lock import RunLock
 from sync_core.state.records import (
     LE_ERRORS_KEPT,
-    DayResult,
     JobStats,
     RunRecord,
     TimerStatus,
@@ -42,9 +41,6 @@ from sync_core.upstream.le import LeClient
 from sync_core.upstream.leadpier import LeadPierClient
 
 log = logging.getLogger("sync_core.pipeline")  # the name every log line shows: kept when the module moved
-
-# Failures after which the next day would fail the same way: the run stops instead of trying it.
-_ENDS_THE_RUN = (StorageError, DeadlineExceeded, LoginError)
 
 
 @dataclass
@@ -253,90 +249,28 @@ class SyncRun:
             backoff_max_s=self.timing.backoff_max_s,
         )
         leadpier, le = self._clients(caller)
+        assert self.lock is not None, "a run's days are synced under its lock"
+        sender = DaySender(
+            days=record.days,
+            tally=self.tally,
+            lock=self.lock,
+            domain_codes=self.settings.domain_codes,
+            dry_run=bool(record.dry_run),
+            leadpier=leadpier,
+            le=le,
+        )
         try:
             log.info(
                 "Report days: %s%s", ", ".join(d.isoformat() for d in days), " (dry run)" if record.dry_run else ""
             )
             for day in days:
-                self._sync_one_of_the_days(day, leadpier, le)
+                sender.sync(day)  # its PUT goes on while the next day is fetched
+            sender.finish()
         finally:
+            sender.close()
             record.upstream_requests = caller.calls
             self._add_up()
         self._judge()
-
-    def _sync_one_of_the_days(self, day: date, leadpier: LeadPierClient, le: LeClient) -> None:
-        result = DayResult(report_date=day.isoformat())
-        self.record.days.append(result)
-        with telemetry.span(telemetry.DAY_SPAN, {telemetry.REPORT_DATE: result.report_date}) as day_span:
-            try:
-                self._checked_lock().check()
-                self._sync_day(day, result, leadpier, le)
-            except SyncError as exc:
-                result.error = one_line(str(exc))
-                day_span.fail(result.error)
-                log.error("Day %s failed: %s", day.isoformat(), result.error)
-                if isinstance(exc, _ENDS_THE_RUN):
-                    raise
-            finally:
-                day_span.set(telemetry.FETCHED_ROWS, result.fetched_rows)
-                day_span.set(telemetry.SENT_RECORDS, result.sent_records)
-
-    def _checked_lock(self) -> RunLock:
-        assert self.lock is not None, "a run's days are synced under its lock"
-        return self.lock
-
-    def _sync_day(self, day: date, result: DayResult, leadpier: LeadPierClient, le: LeClient) -> None:
-        transformed = TransformResult()
-        findings = DayFindings()
-        # Each page is transformed and its codes checked while the later pages are still on the wire; its raw rows
-        # are freed once done, so a run never holds the whole day twice.
-        for page in leadpier.iter_pages(day):
-            result.fetched_rows += len(page)
-            part = transform_rows(page)
-            transformed.records.extend(part.records)
-            transformed.invalid.extend(part.invalid)
-            transformed.without_visitors += part.without_visitors
-            check_page(part, findings, self.tally, self.settings.domain_codes)
-        result.invalid_rows = len(transformed.invalid)
-        result.rows_without_visitors = transformed.without_visitors
-        log.info(
-            "%s: %d rows fetched, %d records to send, %d without visitors, %d invalid",
-            day.isoformat(),
-            result.fetched_rows,
-            len(transformed.records),
-            transformed.without_visitors,
-            len(transformed.invalid),
-        )
-        log_findings(day, findings)
-        if self.record.dry_run:
-            log.info("Dry run: nothing sent to LE for %s", day.isoformat())
-            return
-        if not transformed.records:
-            log.info("No records for %s; nothing sent to LE", day.isoformat())
-            return
-        self._checked_lock().check()  # never send once another run may have taken over
-        with telemetry.span(
-            telemetry.LE_PUT_SPAN, {telemetry.REPORT_DATE: day.isoformat(), telemetry.RECORDS: len(transformed.records)}
-        ) as put_span:
-            answer = le.put_day(day, transformed.records)
-            put_span.set(telemetry.LE_SUCCESS, answer.success)
-            put_span.set(telemetry.LE_MATCHED, answer.matched)
-            put_span.set(telemetry.LE_UNMATCHED, answer.unmatched)
-            kept_errors = [one_line(error) for error in answer.errors[:LE_ERRORS_KEPT]]
-            put_span.set(telemetry.LE_ERRORS, telemetry.le_errors_dimension(kept_errors))
-            message = one_line(answer.message) if answer.message else None
-            if not answer.success:
-                put_span.fail(message or "success: false")
-        result.sent_records = len(transformed.records)
-        result.le_success = answer.success
-        result.le_message = message
-        result.matched_records = answer.matched
-        result.unmatched_records = answer.unmatched
-        room = max(LE_ERRORS_KEPT - len(self.tally.le_errors), 0)
-        self.tally.le_errors.extend(kept_errors[:room])
-        if not answer.success:
-            self.tally.le_errors.append(f"{day.isoformat()}: {message or 'success: false'}")
-            log.warning("LE did not accept %s: %s", day.isoformat(), message or "no message")
 
     # -- the outcome ---------------------------------------------------------------------------------------------
 

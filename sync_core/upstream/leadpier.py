@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextvars
-import itertools
 import logging
+import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
@@ -134,39 +134,31 @@ class LeadPierClient:
         allows, a short (or empty) page is the last, and past LEADPIER_MAX_ROWS_PER_DAY rows the day fails.
         """
         first = self._stats_page(day, 0)
-        read = len(first.statistics)
-        self._within_ceiling(day, read, first.count)
-        yield first.statistics
-        if read < self._page_size or first.count <= read:
-            self._checked(day, read, first.count)
+        page, count = first.statistics, first.count
+        del first
+        read = len(page)
+        self._within_ceiling(day, read, count)
+        if read < self._page_size or count <= read:
+            yield page
+            self._checked(day, read, count)
             return
         # One page past the ceiling is asked for, so a day of exactly the ceiling's rows is not taken for more.
-        end = min(first.count, self._max_rows + 1)
-        offsets = iter(range(self._page_size, end, self._page_size))
+        offsets = iter(range(self._page_size, min(count, self._max_rows + 1), self._page_size))
         with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="leadpier-page") as pool:
-            futures: deque[Future[StatsPage]] = deque()
-
-            def ask_ahead() -> None:
-                for offset in itertools.islice(offsets, self._concurrency - len(futures)):
-                    # Each page runs in a copy of this context, so its log lines, its span and the host's invocation
-                    # id stay with this run.
-                    futures.append(pool.submit(contextvars.copy_context().run, self._stats_page, day, offset))
-
+            ahead = _PagesAhead(pool, lambda offset: self._stats_page(day, offset).statistics, offsets,
+                                self._page_size, self._concurrency)  # fmt: skip
             try:
-                ask_ahead()
-                while futures:
-                    # popleft: a page's rows are freed once the caller is done with them, not at the day's end.
-                    page = futures.popleft().result().statistics
+                ahead.fill()  # the next pages are on the wire before the caller gets to work on page 1
+                yield page
+                for page in iter(ahead.next, None):
                     read += len(page)
-                    self._within_ceiling(day, read, first.count)
+                    self._within_ceiling(day, read, count)
                     yield page
                     if len(page) < self._page_size:
                         break  # the last page, whatever the count said
-                    ask_ahead()
             finally:
-                for future in futures:
-                    future.cancel()  # done, failed, or the caller stopped reading: start no further page
-        self._checked(day, read, first.count)
+                ahead.stop()  # done, failed, or the caller stopped reading: start no further page
+        self._checked(day, read, count)
 
     def _within_ceiling(self, day: date, read: int, count: int) -> None:
         if read > self._max_rows:
@@ -181,3 +173,71 @@ class LeadPierClient:
             # them again.
             log.warning("LeadPier reported %d rows for %s but %d were read", count, day.isoformat(), read)
         log.info("Fetched %d rows for %s", read, day.isoformat())
+
+
+class _PagesAhead:
+    """The pages after page 1, in order. Each fetch that brings a full page starts the next one from its own thread,
+    so the network does not wait for the caller: at most `concurrency` pages are on the wire, and at most as many
+    more wait, fetched, for the caller to take them."""
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        fetch: Callable[[int], list[Any]],
+        offsets: Iterator[int],
+        page_size: int,
+        concurrency: int,
+    ) -> None:
+        self._pool, self._fetch, self._offsets = pool, fetch, offsets
+        self._page_size, self._concurrency = page_size, concurrency
+        self._lock = threading.Lock()
+        self._futures: deque[Future[list[Any]]] = deque()  # in the order of their offsets
+        self._on_the_wire = 0
+        self._stopped = False
+
+    def fill(self) -> None:
+        with self._lock:
+            while (
+                not self._stopped
+                and self._on_the_wire < self._concurrency
+                and len(self._futures) < 2 * self._concurrency
+            ):
+                offset = next(self._offsets, None)
+                if offset is None:
+                    self._stopped = True
+                    return
+                self._on_the_wire += 1
+                # Each page runs in a copy of this context, so its log lines, its span and the host's invocation id
+                # stay with this run (a page thread starting the next page passes on its own copy of it).
+                self._futures.append(self._pool.submit(contextvars.copy_context().run, self._one, offset))
+
+    def _one(self, offset: int) -> list[Any]:
+        try:
+            rows = self._fetch(offset)
+        except BaseException:
+            with self._lock:
+                self._on_the_wire -= 1
+                self._stopped = True  # the caller fails the day on this page: no page after it is needed
+            raise
+        with self._lock:
+            self._on_the_wire -= 1
+            if len(rows) < self._page_size:
+                self._stopped = True  # the last page: none after it is asked for
+        self.fill()
+        return rows
+
+    def next(self) -> list[Any] | None:
+        """The next page in order (its error raised), or None when no more were asked for."""
+        with self._lock:
+            if not self._futures:
+                return None
+            future = self._futures.popleft()  # a page is freed once the caller is done with it
+        page = future.result()
+        self.fill()
+        return page
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            for future in self._futures:
+                future.cancel()

@@ -263,3 +263,26 @@ def test_importing_function_app_loads_no_opentelemetry() -> None:
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
 
     assert done.stdout.strip() == "[]", done.stderr[-2000:]
+
+
+def test_each_days_put_sent_while_the_next_day_is_fetched_is_a_child_of_its_day(
+    upstreams: dict[str, str], ingestion: FakeIngestion, leadpier: FakeLeadPier, le: FakeLE
+) -> None:
+    leadpier.set_rows("2026-02-14", ROWS[:3])
+    le.latency_s = 0.3  # the first day's PUT is still on the wire while the second day is fetched
+
+    run_cli("sync", "--from", DAY, "--to", "2026-02-14", ingestion_url=ingestion.url)
+
+    deps = ingestion.items("dependencies")
+    [request] = named(deps, names.RUN_SPAN)
+    days = {dimensions(d)[names.REPORT_DATE]: d for d in named(deps, names.DAY_SPAN)}
+    assert sorted(days) == [DAY, "2026-02-14"]
+    assert {d["tags"]["ai.operation.parentId"] for d in days.values()} == {base_data(request)["id"]}
+    puts = named(deps, names.LE_PUT_SPAN)
+    assert sorted(
+        (dimensions(p)[names.REPORT_DATE], p["tags"]["ai.operation.parentId"], dimensions(p)[names.RECORDS])
+        for p in puts
+    ) == [(DAY, base_data(days[DAY])["id"], "5"), ("2026-02-14", base_data(days["2026-02-14"])["id"], "3")]
+    put_http = [d for d in deps if base_data(d).get("type") == "HTTP" and base_data(d)["name"].startswith("PUT /email")]
+    assert sorted(d["tags"]["ai.operation.parentId"] for d in put_http) == sorted(base_data(p)["id"] for p in puts)
+    assert {dimensions(d)[names.SENT_RECORDS] for d in days.values()} == {"5", "3"}  # set once each PUT answered
