@@ -103,6 +103,43 @@ def measure_endpoints(settings: dict[str, str], calls: int, log_mib: int) -> dic
     return endpoints
 
 
+def imports_table(imports: dict[str, Any], repeat: int) -> str:
+    lines = [f"== Cold import, median of {repeat} fresh processes (Python {sys.version.split()[0]}) =="]
+    if "error" in imports:
+        return "\n".join([*lines, f"not measured: {imports['error']}"])
+    extra = sorted(set(imports["function_app"]["top_level"]) - set(imports["azure.functions"]["top_level"]))
+    for module in ("azure.functions", "function_app"):
+        fig = imports[module]
+        lines.append(
+            f"import {module:<16} {fig['median_ms']:7.1f} ms (min {fig['min_ms']:.1f}), {fig['modules']} modules"
+        )
+    lines.append(f"top-level packages function_app loads beyond azure.functions: {', '.join(extra) or 'none'}")
+    lines.append(f"ratio function_app / azure.functions: {imports['ratio']:.2f} (target <= 1.3)")
+    return "\n".join(lines)
+
+
+def endpoints_table(endpoints: dict[str, Any], calls: int, log_mib: int) -> str:
+    lines = [
+        f"== HTTP functions called directly, {calls} calls each (a {log_mib} MiB log for today first; "
+        f"Python {sys.version.split()[0]}) =="
+    ]
+    if "error" in endpoints:
+        return "\n".join([*lines, f"not measured: {endpoints['error']}"])
+    lines.append(
+        f"{'route':<16} {'status':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'storage req':>11} {'whole-blob reads':>16}"
+    )
+    for route, fig in endpoints["routes"].items():
+        lines.append(
+            f"{route:<16} {fig['status']:>6} {fig['p50_ms']:8.1f} {fig['p95_ms']:8.1f} "
+            f"{fig['max_ms']:8.1f} {fig['storage_requests']:>11} {fig['whole_blob_reads']:>16}"
+        )
+    lines.append(
+        f"today's log: {endpoints['log_bytes']} bytes; ranges /logs asked for: {endpoints['logs_ranges']} "
+        "(None: a listing, no content)"
+    )
+    return "\n".join(lines)
+
+
 def write_figures(doc: Path, name: str, table: str) -> None:
     """Replace the figures between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in the document."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
@@ -245,44 +282,19 @@ def main() -> int:
             )
             print(f"Azurite RSS after the runs: {azurite_rss / 2**20:.0f} MiB (not part of the app)")
         if "imports" not in skip:
-            print(f"\n== Cold import, median of {args.import_repeat} fresh processes ==", flush=True)
             imports = measure_imports(args.import_repeat)
             report["imports"] = imports
-            if "error" in imports:
-                print(f"not measured: {imports['error']}")
-            else:
-                extra = sorted(set(imports["function_app"]["top_level"]) - set(imports["azure.functions"]["top_level"]))
-                for module in ("azure.functions", "function_app"):
-                    fig = imports[module]
-                    print(
-                        f"import {module:<16} {fig['median_ms']:7.1f} ms (min {fig['min_ms']:.1f}), {fig['modules']} modules"
-                    )
-                print(f"top-level packages function_app loads beyond azure.functions: {', '.join(extra) or 'none'}")
-                print(f"ratio function_app / azure.functions: {imports['ratio']:.2f} (target <= 1.3)")
+            table = imports_table(imports, args.import_repeat)
+            print(f"\n{table}", flush=True)
+            if args.update_docs and "error" not in imports:
+                write_figures(REPO / "docs" / "PERFORMANCE.md", "imports", table)
         if "endpoints" not in skip:
-            print(
-                f"\n== HTTP functions called directly, {args.calls} calls each "
-                f"(a {args.log_mib} MiB log for today first) ==",
-                flush=True,
-            )
             endpoints = measure_endpoints(settings, args.calls, args.log_mib)
             report["endpoints"] = endpoints
-            if "error" in endpoints:
-                print(f"not measured: {endpoints['error']}")
-            else:
-                print(
-                    f"{'route':<16} {'status':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
-                    f"{'storage req':>11} {'whole-blob reads':>16}"
-                )
-                for route, fig in endpoints["routes"].items():
-                    print(
-                        f"{route:<16} {fig['status']:>6} {fig['p50_ms']:8.1f} {fig['p95_ms']:8.1f} "
-                        f"{fig['max_ms']:8.1f} {fig['storage_requests']:>11} {fig['whole_blob_reads']:>16}"
-                    )
-                print(
-                    f"today's log: {endpoints['log_bytes']} bytes; ranges /logs asked for: {endpoints['logs_ranges']} "
-                    "(None: a listing, no content)"
-                )
+            table = endpoints_table(endpoints, args.calls, args.log_mib)
+            print(f"\n{table}", flush=True)
+            if args.update_docs and "error" not in endpoints:
+                write_figures(REPO / "docs" / "PERFORMANCE.md", "endpoints", table)
         if "dashboard" not in skip:
             from bench import dashboard as dashboard_bench
 
