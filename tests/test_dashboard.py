@@ -21,6 +21,7 @@ from sync_core.state.records import DayResult, RunRecord, utcnow
 from sync_core.state.store import StateStore
 from sync_core.web import dashboard
 from sync_core.web.dashboard.figures import run_time
+from sync_core.web.dashboard.render import _hour_link as hour_link
 from sync_core.web.status import StatusDocument
 from tests.functions_helpers import App, body
 
@@ -403,3 +404,13 @@ def test_a_backfill_is_one_run_in_its_hour_as_runs_lists_it(app: App) -> None:
     assert listed(app, column) == [parent]
     manual = _tile(html, "last-manual-run")
     assert record.status in manual and f"{record.sent_records:,} sent" in manual
+
+
+@pytest.mark.parametrize("key", [None, KEY, "a b&c=d/é"])
+@pytest.mark.parametrize(("count", "status"), [(1, ""), (3, "failed"), (25, "success")])
+def test_a_chart_link_is_the_query_urlencode_makes(key: str | None, count: int, status: str) -> None:
+    view = dashboard.DashboardView(utcnow(), IST, "Asia/Kolkata", None, None, [], key)
+    query = {"since": "20261130T1430Z", "until": "20261130T1530Z"} | ({"status": status} if status else {})
+    query |= {"limit": "100"} if count > 20 else {}
+    query |= {"code": key} if key else {}
+    assert hour_link(view, "20261130T1430Z", "20261130T1530Z", count, status) == "/runs?" + urlencode(query)
