@@ -40,8 +40,8 @@ HEADERS = {
 
 def dashboard_page(params: Mapping[str, str], *, accept_encoding: str = "", **options: Any) -> ApiResponse:
     """The page; 503 (still a page) when settings or storage keep the figures from being read. Gzipped when the
-    browser accepts it: the Functions host sends a response as the app made it (a week's page is about 115 KB,
-    12 KB gzipped)."""
+    browser accepts it: the Functions host sends a response as the app made it (a week's page is about 100 KB,
+    11 KB gzipped)."""
     view = collect(params, **options)
     body, headers = render(view).encode(), dict(HEADERS)
     if accepts_gzip(accept_encoding):
