@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_core.rules.campaign import BUILTIN_DOMAIN_CODES, CampaignCode, UnmatchedCode, parse_campaign_code
+from sync_core.rules.campaign import (
+    BUILTIN_DOMAIN_CODES,
+    CampaignCode,
+    UnmatchedCode,
+    check_campaign_code,
+    parse_campaign_code,
+)
 
 DOMAINS = BUILTIN_DOMAIN_CODES
 
@@ -168,3 +174,18 @@ def test_every_well_formed_code_with_an_unlisted_domain_is_unknown_domain(
     source, _ = generated
 
     assert parse_campaign_code(source, DOMAINS) == UnmatchedCode(raw=source, reason="unknown_domain")
+
+
+@settings(max_examples=500)
+@given(
+    source=st.one_of(
+        anything,
+        campaign_codes(st.sampled_from(sorted(DOMAINS))).map(lambda generated: generated[0]),
+        campaign_codes(st.from_regex(r"[a-z0-9]{1,6}", fullmatch=True)).map(lambda generated: f" {generated[0]}\n"),
+        st.from_regex(r"[a-z]{1,3}_\d{4}-(lbe|xyz)-e\d{1,12}", fullmatch=True),
+    )
+)
+def test_the_check_gives_the_parsers_verdict_without_the_parts(source: object) -> None:
+    parsed = parse_campaign_code(source, DOMAINS)
+
+    assert check_campaign_code(source, DOMAINS) == (parsed if isinstance(parsed, UnmatchedCode) else None)

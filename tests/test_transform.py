@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from sync_core.rules.transform import LePayload, SourceStat, to_le_record, transform_rows
+from sandbox.data import generate_rows
+from sync_core.rules.transform import (
+    InvalidRow,
+    LePayload,
+    SourceStat,
+    TransformResult,
+    _source_of,
+    to_le_record,
+    transform_rows,
+)
 
 FULL_ROW = {
     "source": "mta-b_0213-lbe-e2", "visitors": 812, "totalLeads": 97, "soldLeads": 61,
@@ -208,3 +219,87 @@ def test_revenue_and_rpc_match_decimal_half_up_for_any_figures(
     assert record.revenue == float(Decimal(text).quantize(cent, ROUND_HALF_UP))
     assert record.rpc == float((Decimal(text) / visitors).quantize(cent, ROUND_HALF_UP))
     assert record.clicks == visitors
+
+
+# --------------------------------------------------------------------------- the plain-row path and the model's
+
+
+def _by_the_model(rows: list[Any]) -> TransformResult:
+    """transform_rows as it reads when every row goes through SourceStat: the reference for the plain-row path."""
+    result = TransformResult()
+    for row in rows:
+        try:
+            stat = SourceStat.model_validate(row)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem.get("loc", ())) or "row"
+            reason = str(problem.get("msg", "unreadable")).removeprefix("Value error, ")
+            result.invalid.append(InvalidRow(source=_source_of(row), reason=f"{where}: {reason}"))
+            continue
+        if stat.visitors <= 0:
+            result.without_visitors += 1
+            continue
+        try:
+            result.records.append(to_le_record(stat))
+        except ArithmeticError:
+            result.invalid.append(InvalidRow(source=stat.source, reason="a figure is out of range"))
+    return result
+
+
+def _as_compared(result: TransformResult) -> tuple[Any, ...]:
+    # repr tells -0.0 from 0.0 and 1 from 1.0; the types tell a str subclass from a str.
+    kinds = [tuple(type(value) for value in asdict(record).values()) for record in result.records]
+    return repr(result.records), kinds, result.invalid, result.without_visitors
+
+
+class _Text(str):
+    pass
+
+
+class _Row(dict[str, Any]):
+    pass
+
+
+odd_figures = st.sampled_from([
+    True, False, None, 0, -0.0, 0.0, -1, 10**400, -(10**400), 2**53 + 1, 10**20, 1e300, -1e300, 1e15, 1e-7,
+    float("nan"), float("inf"), float("-inf"), "", "  ", "1,000.5", " 7 ", "1e400", "nan", "-inf", "n/a", "0x10",
+    "١٢", "1_000", [], [1], {}, {"a": 1}, (1,), b"1", 1j, _Text("5"),
+])  # fmt: skip
+figures = st.one_of(
+    st.integers(-(10**6), 10**7),
+    st.floats(-1e7, 1e7),
+    st.floats(),
+    st.decimals(-(10**7), 10**7, places=3, allow_nan=False).map(float),
+    st.from_regex(r" ?-?\d{1,3}(,\d{3})*(\.\d{1,4})? ?", fullmatch=True),
+    odd_figures,
+)
+odd_sources: st.SearchStrategy[Any] = st.sampled_from(["", " ", "\t\n", " mta_0213-lbe-e1 ", "a\ud800b", _Text("mta_0213-lbe-e1"), None, 7, True, [], {}])  # fmt: skip
+plain_or_odd_rows = st.fixed_dictionaries(
+    {"source": st.one_of(st.text(min_size=1, max_size=20), odd_sources)},
+    optional={
+        **{name: figures for name in NUMBER_FIELDS},
+        **{name: figures for name in ("total_leads", "sold_leads", "total_revenue", "epl", "EPV ", "extra")},
+    },
+)
+many_rows = st.lists(
+    st.one_of(
+        plain_or_odd_rows,
+        plain_or_odd_rows.map(lambda row: {key: value for key, value in row.items() if key != "source"}),
+        plain_or_odd_rows.map(_Row),
+        json_values,
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=1000)
+@given(rows=many_rows)
+def test_the_plain_row_path_gives_what_the_model_gives_for_any_rows(rows: list[Any]) -> None:
+    assert _as_compared(transform_rows(rows)) == _as_compared(_by_the_model(rows))
+
+
+def test_a_page_of_generated_rows_gives_what_the_model_gives() -> None:
+    for seed in range(3):
+        page = generate_rows(1000, date(2026, 1, 31), seed=seed, include_unreadable=True)
+
+        assert _as_compared(transform_rows(page)) == _as_compared(_by_the_model(page))

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from sync_core.rules.campaign import UnmatchedCode, parse_campaign_code
+from sync_core.rules.campaign import check_campaign_code
 from sync_core.rules.transform import TransformResult
 from sync_core.state.records import SAMPLE_LIMIT
 from sync_core.untrusted import CODE_CHARS, one_line
@@ -53,8 +53,8 @@ def check_page(part: TransformResult, day: DayFindings, tally: Tally, domain_cod
         else:
             day.invalid_unlogged += 1
     for le_record in part.records:
-        parsed = parse_campaign_code(le_record.campaign_code, domain_codes)
-        if isinstance(parsed, UnmatchedCode):
+        parsed = check_campaign_code(le_record.campaign_code, domain_codes)
+        if parsed is not None:
             code = one_line(parsed.raw, CODE_CHARS)
             tally.unmatched_counts[parsed.reason] = tally.unmatched_counts.get(parsed.reason, 0) + 1
             tally.code_counts.setdefault(parsed.reason, Counter())[code] += 1
