@@ -4,6 +4,7 @@ run id and written from their records by a later run, under the lock."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -37,14 +38,16 @@ def pending_repairs(
     own_run_id: str | None = None,
     gone: list[str] | None = None,
     left: list[str] | None = None,
+    list_runs: Callable[[list[date]], list[str]] | None = None,
 ) -> list[Repair]:
     """Recorded runs (listed since shortly before the last complete look) not counted in job_stats.json, and
     counted runs whose lines are not in the day's log; oldest first, at most REPAIRS_PER_RUN. Name listings, plus
     one read per candidate.
     `gone` collects the runs of `unlogged_runs` whose record no longer exists; `left`, the runs left for a later
-    look (not settled yet, or past REPAIRS_PER_RUN)."""
+    look (not settled yet, or past REPAIRS_PER_RUN); `list_runs`, the listing to use instead of the store's (the
+    dashboard's, which keeps the names of days no run is recorded on any more)."""
     floor = stats.repair_floor()
-    listed = store.run_ids_on(_days_to_list(stats, now))
+    listed = (list_runs or store.run_ids_on)(_days_to_list(stats, now))
     candidates = [
         run_id
         for run_id in listed

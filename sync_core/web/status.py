@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta, tzinfo
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
@@ -134,13 +134,15 @@ def next_run(settings: Settings, stats: JobStats, now: datetime) -> datetime | N
 StatsRead = tuple[JobStats, list[Repair] | SyncError]
 
 
-def read_stats(store: StateStore, now: datetime) -> StatsRead:
+def read_stats(
+    store: StateStore, now: datetime, *, list_runs: Callable[[list[date]], list[str]] | None = None
+) -> StatsRead:
     """job_stats.json, and the runs whose bookkeeping the next run writes (run records listed by name since the last
     complete look), or why they could not be listed: what /status and /health both read (the dashboard reads it
     once for both)."""
     stats, _ = store.load_job_stats()
     try:
-        return stats, pending_repairs(store, stats, now)
+        return stats, pending_repairs(store, stats, now, list_runs=list_runs)
     except SyncError as exc:
         return stats, exc
 

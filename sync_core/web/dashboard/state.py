@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -48,11 +48,9 @@ class RunCache:
         """The runs from `since` to `until`, oldest first, as GET /runs lists them: a backfill's days folded into
         its parent, the parent drawn once."""
         days = [since.date() + timedelta(days=i) for i in range((until.date() - since.date()).days + 1)]
-        with self._lock:
-            if self._target != store.target:  # another container (a setting changed): nothing kept applies
-                self._target, self._listed, self._records = store.target, {}, {}
         run_ids = self._list(store, days, until)
         with self._lock:
+            self._listed = {day: ids for day, ids in self._listed.items() if day >= days[0]}  # the window's only
             wanted = [rid for rid in run_ids if rid not in self._records or not settled(self._records[rid])]
         summarised: dict[str, RunRecord] = {}
         behind: dict[date, tuple[DaySummary | None, str | None]] = {}
@@ -78,16 +76,28 @@ class RunCache:
         ]
         return sorted(shown, key=run_time)
 
+    def listed_days(self) -> set[date]:
+        """The days whose run names this worker keeps (no run is recorded on them any more)."""
+        with self._lock:
+            return set(self._listed)
+
+    def listing(self, store: StateStore, now: datetime) -> Callable[[list[date]], list[str]]:
+        """The run ids of some UTC days as this cache lists them (a day long over, once per worker): for the
+        repairs look-up of the page's status and health parts, which lists yesterday and today as well."""
+        return lambda days: self._list(store, days, now)
+
     def _list(self, store: StateStore, days: list[date], now: datetime) -> list[str]:
         """The run ids of these UTC days, listed concurrently; a day long over is listed once per worker (no run
         is recorded on it any more: a run's id is its start, and a run ends within the function timeout)."""
         with self._lock:
+            if self._target != store.target:  # another container (a setting changed): nothing kept applies
+                self._target, self._listed, self._records = store.target, {}, {}
             known = {day: ids for day, ids in self._listed.items() if day in days}
         unknown = [day for day in days if day not in known]
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-list") as pool:
             listed = dict(zip(unknown, pool.map(lambda day: store.run_ids_on([day]), unknown), strict=True))
         with self._lock:
-            self._listed = known | {day: ids for day, ids in listed.items() if now - _day_end(day) >= DAY_SETTLED_AFTER}
+            self._listed |= {day: ids for day, ids in listed.items() if now - _day_end(day) >= DAY_SETTLED_AFTER}
         return sorted(rid for ids in (known | listed).values() for rid in ids)
 
     def _from_summaries(
@@ -182,7 +192,8 @@ def collect(
     except SettingsError:
         here = None  # the health part says which setting; the page says so too, below
     with ThreadPoolExecutor(max_workers=6, thread_name_prefix="dashboard-read") as pool:
-        stats = pool.submit(read_stats, here.route_store, now) if here else None
+        listing = (cache or _cache).listing(here.route_store, now) if here else None
+        stats = pool.submit(read_stats, here.route_store, now, list_runs=listing) if here else None
         health_future = pool.submit(
             health_document,
             host_schedule=host_schedule,
