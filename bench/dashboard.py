@@ -15,7 +15,6 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ COLD_CALLS = 3  # a new worker each: its first render
 
 def measure(connection_string: str) -> dict[str, Any]:
     """Every figure of the page, before and after, against the storage at `connection_string`."""
-    from sandbox.history import synthetic_runs
+    from sandbox.history import record_counted, synthetic_runs
     from sync_core.settings import load_settings
     from sync_core.state import summaries
     from sync_core.state.records import utcnow
@@ -47,20 +46,12 @@ def measure(connection_string: str) -> dict[str, Any]:
     store.ensure_container()
     now = utcnow()
     runs = list(synthetic_runs(now, tz=settings.timezone))
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(store.save_run, runs))
+    record_counted(store, runs, now)  # as the runs left it: each counted, nothing left to repair
     by_day: dict[Any, list[Any]] = {}
     for record in runs:
         by_day.setdefault(summaries.run_day(record.run_id), []).append(record)
     for day, records in by_day.items():
         summaries.add_runs(store, day, records, replace=True)
-
-    def counted(stats: Any) -> None:  # as the runs left it: each counted, nothing left to repair
-        for record in runs:
-            stats.count(record)
-        stats.repairs_checked_at = now
-
-    store.update_job_stats(counted)
 
     def timed(cache: Any) -> tuple[float, Any]:
         started = time.perf_counter()

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sync_core.state.records import DayResult, RunRecord, RunStatus, new_run_id
+from sync_core.state.records import DayResult, JobStats, RunRecord, RunStatus, new_run_id
+
+if TYPE_CHECKING:
+    from sync_core.state.store import StateStore
 
 STATUS_WEIGHTS: dict[RunStatus, float] = {"success": 0.90, "warning": 0.04, "failed": 0.03, "skipped": 0.03}
 ERRORS = {
@@ -60,3 +65,17 @@ def synthetic_runs(
         else:
             record.error = "another run held the lock (already running)"
         yield record
+
+
+def record_counted(store: StateStore, runs: list[RunRecord], checked_at: datetime) -> None:
+    """The runs as they leave storage: each run record written and counted in job_stats.json, the last complete
+    look for repairs at `checked_at` (nothing left to repair before it)."""
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(store.save_run, runs))
+
+    def counted(stats: JobStats) -> None:
+        for record in runs:
+            stats.count(record)
+        stats.repairs_checked_at = checked_at
+
+    store.update_job_stats(counted)

@@ -8,14 +8,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from sandbox.data import generate_rows
-from sandbox.history import synthetic_runs
+from sandbox.history import record_counted, synthetic_runs
 from sandbox.upstream import FakeLE, FakeLeadPier
 from sync_core.settings import load_settings
 from sync_core.state.records import DayResult, RunRecord, new_run_id, utcnow
@@ -425,15 +424,7 @@ def test_a_run_recorded_but_not_counted_is_named_by_a_worker_that_keeps_the_week
     store.ensure_container()
     now = utcnow()
     history = list(synthetic_runs(now - timedelta(minutes=30), days=3, tz=settings.timezone))
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(store.save_run, history))
-
-    def counted(stats: Any) -> None:  # as the runs left it: each counted, the last complete look an hour ago
-        for record in history:
-            stats.count(record)
-        stats.repairs_checked_at = now - timedelta(hours=1)
-
-    store.update_job_stats(counted)
+    record_counted(store, history, now - timedelta(hours=1))  # each counted, the last complete look an hour ago
     cache = dashboard.RunCache()
     first = dashboard.render(dashboard.collect({}, cache=cache, now=now))
     assert "not yet written" not in first

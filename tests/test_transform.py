@@ -17,9 +17,9 @@ from sync_core.rules.transform import (
     LePayload,
     SourceStat,
     TransformResult,
-    _source_of,
     to_le_record,
     transform_rows,
+    unreadable,
 )
 
 FULL_ROW = {
@@ -231,10 +231,7 @@ def _by_the_model(rows: list[Any]) -> TransformResult:
         try:
             stat = SourceStat.model_validate(row)
         except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(p) for p in problem.get("loc", ())) or "row"
-            reason = str(problem.get("msg", "unreadable")).removeprefix("Value error, ")
-            result.invalid.append(InvalidRow(source=_source_of(row), reason=f"{where}: {reason}"))
+            result.invalid.append(unreadable(row, exc))
             continue
         if stat.visitors <= 0:
             result.without_visitors += 1

@@ -203,6 +203,14 @@ def _plain_figures(row: dict[str, Any]) -> list[float] | None:
     return figures
 
 
+def unreadable(row: Any, exc: ValidationError) -> InvalidRow:
+    """A row SourceStat could not read, with the first problem: where in the row, and what."""
+    problem = exc.errors()[0]
+    where = ".".join(str(p) for p in problem.get("loc", ())) or "row"
+    reason = str(problem.get("msg", "unreadable")).removeprefix("Value error, ")
+    return InvalidRow(source=_source_of(row), reason=f"{where}: {reason}")
+
+
 def _source_of(row: Any) -> str:
     source = row.get("source") if isinstance(row, Mapping) else None
     return source.strip() if isinstance(source, str) and source.strip() else "<no source>"
@@ -222,10 +230,7 @@ def transform_rows(rows: Iterable[Any]) -> TransformResult:
             try:
                 stat = SourceStat.model_validate(row)
             except ValidationError as exc:
-                problem = exc.errors()[0]
-                where = ".".join(str(p) for p in problem.get("loc", ())) or "row"
-                reason = str(problem.get("msg", "unreadable")).removeprefix("Value error, ")
-                result.invalid.append(InvalidRow(source=_source_of(row), reason=f"{where}: {reason}"))
+                result.invalid.append(unreadable(row, exc))
                 continue
             source = stat.source
             figures = [stat.visitors, stat.total_leads, stat.sold_leads, stat.total_revenue]
